@@ -1,0 +1,1 @@
+"""Pure domain code of the genome NLP platform: nothing here imports ZenML."""

@@ -1,0 +1,1 @@
+"""Console commands with the original toolkit's names and positional arguments."""

@@ -1,0 +1,91 @@
+"""Shared command plumbing: flags generated from config models, and one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable
+from enum import Enum
+
+from pydantic import BaseModel, ValidationError
+
+from components.errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the description's line breaks (defaults are written into each flag's help)."""
+
+
+def _plain_type(annotation):
+    """Strip ``Optional``/``X | None`` to the underlying type."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return options[0]
+    return annotation
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, model: type[BaseModel], skip: tuple[str, ...] = ()) -> None:
+    """Add one ``--field`` flag per config field, with the field's description and default.
+
+    The flag and the field share one name, so a YAML key, a step parameter and a flag agree.
+    """
+    group = parser.add_argument_group(f"{model.__name__} settings")
+    for name, field in model.model_fields.items():
+        if name in skip:
+            continue
+        kind = _plain_type(field.annotation)
+        options: dict = {"help": field.description, "default": argparse.SUPPRESS}
+        if isinstance(kind, type) and issubclass(kind, Enum):
+            options.update(choices=[member.value for member in kind], type=str)
+        elif typing.get_origin(kind) is list:
+            options.update(nargs="+", type=typing.get_args(kind)[0])
+        elif kind is bool:
+            options.update(action=argparse.BooleanOptionalAction)
+        else:
+            options.update(type=kind)
+        default = field.default.value if isinstance(field.default, Enum) else field.default
+        if "default" not in (field.description or ""):
+            options["help"] = f"{field.description} (default: {default})"
+        group.add_argument(f"--{name}", **options)
+
+
+def config_from_args(model: type[BaseModel], args: argparse.Namespace, **overrides) -> BaseModel:
+    """Build a config from the flags the user gave (others keep the model's defaults)."""
+    given = {name: getattr(args, name) for name in model.model_fields if hasattr(args, name)}
+    given.update({name: value for name, value in overrides.items() if value is not None})
+    return model(**given)
+
+
+def _validation_message(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "settings"
+    return f"--{where}: {first['msg']}"
+
+
+def quiet_libraries() -> None:
+    """Keep third-party chatter off the terminal and everything offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("datasets").setLevel(logging.ERROR)
+
+
+def run_command(body: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
+    """Run a command body; bad input becomes one ``error:`` line and exit status 2, never a traceback."""
+    quiet_libraries()
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "genomenlp"
+    try:
+        return body(argv) or 0
+    except InputError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+    except ValidationError as error:
+        print(f"{prog}: error: {_validation_message(error)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; no output was written", file=sys.stderr)
+        return 130
+    return EXIT_BAD_INPUT

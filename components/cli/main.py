@@ -1,0 +1,34 @@
+"""``genomenlp``: one umbrella command whose sub-commands are the stage commands."""
+
+from __future__ import annotations
+
+import sys
+
+from components.cli import create_dataset, kmerise, tokenise
+
+COMMANDS = {
+    "tokenise": (tokenise.main, "learn a Unigram tokeniser (tokenise_bio)"),
+    "kmerise": (kmerise.main, "k-mer tokeniser and dataset (kmerise_bio)"),
+    "create-dataset": (create_dataset.main, "leakage-free dataset (create_dataset_bio)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``genomenlp SUBCOMMAND …`` to the stage command of that name."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        width = max(map(len, COMMANDS)) + 2
+        print("usage: genomenlp SUBCOMMAND [options]   (genomenlp SUBCOMMAND --help for each)\n")
+        print("sub-commands:")
+        for name, (_, summary) in COMMANDS.items():
+            print(f"  {name.ljust(width)}{summary}")
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"\ngenomenlp: error: unknown sub-command {argv[0]!r}", file=sys.stderr)
+            return 2
+        return 0
+    entry, _ = COMMANDS[argv[0]]
+    return entry(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

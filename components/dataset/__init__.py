@@ -1,0 +1,1 @@
+"""Labelled, leakage-free datasets from one FASTA file per class."""
