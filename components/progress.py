@@ -10,8 +10,8 @@ T = TypeVar("T")
 
 
 def progress(items: Iterable[T], description: str, enabled: bool = True, total: int | None = None) -> Iterator[T]:
-    """Wrap an iterable in a tqdm bar (only when enabled and stderr is a terminal or forced)."""
-    if not enabled:
+    """Wrap an iterable in a tqdm bar, shown only when enabled and standard error is a terminal."""
+    if not enabled or not sys.stderr.isatty():
         yield from items
         return
     from tqdm.auto import tqdm

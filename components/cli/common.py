@@ -75,10 +75,9 @@ def quiet_libraries() -> None:
     logging.getLogger("datasets").setLevel(logging.ERROR)
 
 
-def run_command(body: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
+def run_command(body: Callable[[list[str] | None], int | None], argv: list[str] | None, prog: str) -> int:
     """Run a command body; bad input becomes one ``error:`` line and exit status 2, never a traceback."""
     quiet_libraries()
-    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "genomenlp"
     try:
         return body(argv) or 0
     except InputError as error:

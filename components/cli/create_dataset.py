@@ -54,7 +54,7 @@ def _body(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``create_dataset_bio``."""
-    return run_command(_body, argv)
+    return run_command(_body, argv, "create_dataset_bio")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def _body(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``kmerise_bio``."""
-    return run_command(_body, argv)
+    return run_command(_body, argv, "kmerise_bio")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def _body(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``tokenise_bio``."""
-    return run_command(_body, argv)
+    return run_command(_body, argv, "tokenise_bio")
 
 
 if __name__ == "__main__":

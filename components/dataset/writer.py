@@ -90,11 +90,12 @@ class SplitWriter:
 def finalise_split_formats(out_dir, split: str, label_names: list[str]) -> None:
     """Turn a split's working parquet into the four published formats, labels as class names."""
     import datasets
+    import pyarrow.parquet as pq
 
     out_dir = Path(out_dir)
     work = out_dir / WORK_DIR
     datasets.disable_progress_bars()
-    dataset = datasets.Dataset.from_parquet(str(work / f"{split}.parquet"), cache_dir=str(work / "cache"))
+    dataset = datasets.Dataset(pq.read_table(work / f"{split}.parquet"))
     dataset = dataset.cast_column("labels", datasets.ClassLabel(names=label_names))
     dataset.to_parquet(str(out_dir / f"{split}.parquet"))
     dataset.to_csv(str(out_dir / f"{split}.csv"), index=False)
