@@ -1,0 +1,81 @@
+"""``train``: a genomicBERT classifier from a dataset, chosen on valid, reported on test."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from components.cli.common import HelpFormatter, add_config_arguments, config_from_args, run_command
+from components.training.config import ModelConfig, TrainConfig, training_config_from_hyperparams, training_config_from_mapping
+from components.training.data import FORMATS
+from components.training.run import METRICS_FILE, MODEL_DIR, REPORT_FILE, TrainingData, train_classifier
+
+TRIAL_FLAGS = ("learning_rate", "per_device_train_batch_size", "num_train_epochs", "weight_decay", "seed")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, with_tokeniser: bool = True) -> None:
+    """The original's positional ``TRAIN FORMAT [TOKENISER]`` and ``-t``/``-v`` split arguments."""
+    parser.add_argument("train", metavar="TRAIN", help="training split, e.g. data/train.parquet (local or s3://)")
+    parser.add_argument("format", choices=FORMATS, metavar="FORMAT", help=f"file format: {', '.join(FORMATS)}")
+    if with_tokeniser:
+        parser.add_argument("tokeniser_path", metavar="TOKENISER", help="tokeniser JSON the data was encoded with")
+    parser.add_argument("-t", "--test", default="test", help="test split: a path or a name beside TRAIN (default: test)")
+    parser.add_argument("-v", "--valid", default="valid", help="validation split, likewise (default: valid)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``train``."""
+    parser = argparse.ArgumentParser(
+        prog="train",
+        description=(
+            "Train a randomly initialised BERT-family classifier (genomicBERT) on a dataset from create_dataset_bio\n"
+            "or kmerise_bio. The epoch is chosen on the validation split; test figures are reported beside a GC-\n"
+            "content and a 1-4-mer logistic-regression baseline. Writes OUT/model_files (safetensors, tokeniser,\n"
+            "label names), OUT/metrics.json, OUT/history.csv, OUT/plots/*.png and OUT/report.html. Re-running the\n"
+            "same command after an interruption resumes from the last finished epoch.\n\n"
+            "example: train data/train.parquet parquet tokens.json -t test -v valid -w hyperparams.json -o out"
+        ),
+        formatter_class=HelpFormatter,
+    )
+    add_data_arguments(parser)
+    parser.add_argument("-w", "--hyperparameters", metavar="JSON",
+                        help="HF TrainingArguments-style JSON (unused keys ignored, flags below win)")
+    parser.add_argument("-o", "--output_dir", default="train_out", help="output folder (default: train_out)")
+    parser.add_argument("-d", "--device", choices=["auto", "cpu", "cuda"], default=argparse.SUPPRESS,
+                        help="where to train (default: auto = CUDA when present)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in OUT")
+    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    add_config_arguments(parser, TrainConfig, skip=("device",))
+    add_config_arguments(parser, ModelConfig)
+    return parser
+
+
+def training_config(args: argparse.Namespace) -> TrainConfig:
+    """The file's settings (if any) with every flag given on the command line on top."""
+    overrides = {name: getattr(args, name) for name in TrainConfig.model_fields if hasattr(args, name)}
+    if args.hyperparameters:
+        return training_config_from_hyperparams(args.hyperparameters, overrides)
+    return training_config_from_mapping({}, "flags", overrides)
+
+
+def _body(argv: list[str] | None) -> int:
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
+    args = build_parser().parse_args(argv)
+    data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid)
+    summary = train_classifier(data, config_from_args(ModelConfig, args), training_config(args), args.output_dir,
+                               args.overwrite, not args.no_progress)
+    flag = "beats" if summary["beats_kmer_baseline"] else "does NOT beat"
+    print(f"test: MCC {summary['test_mcc']:.3f}  ROC-AUC {summary['test_roc_auc']:.3f}  F1 {summary['test_f1']:.3f} "
+          f"(epoch {summary['best_epoch']} chosen on valid); {flag} the k-mer baseline")
+    print(f"model: {args.output_dir}/{MODEL_DIR}  metrics: {args.output_dir}/{METRICS_FILE}  report: {args.output_dir}/{REPORT_FILE}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``train``."""
+    return run_command(_body, argv, "train")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

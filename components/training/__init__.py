@@ -1,0 +1,1 @@
+"""genomicBERT: model factory, training loop, metrics, baselines and reports."""

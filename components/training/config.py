@@ -1,0 +1,115 @@
+"""Model and training settings, and loading the tutorial's HF TrainingArguments-style JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from components.errors import InputError
+from components.storage import read_text
+
+log = logging.getLogger(__name__)
+
+
+class Architecture(StrEnum):
+    """Encoder family of the classifier."""
+
+    BERT = "bert"
+    DISTILBERT = "distilbert"
+
+
+class Device(StrEnum):
+    """Where to train: ``auto`` takes CUDA when present."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class ModelConfig(BaseModel):
+    """Shape of a randomly initialised BERT-family sequence classifier, sized for short DNA."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    architecture: Architecture = Field(Architecture.BERT, description="Encoder family.")
+    num_layers: int = Field(2, ge=1, le=48, description="Transformer layers.")
+    hidden_size: int = Field(128, ge=8, description="Width of every layer.")
+    num_heads: int = Field(4, ge=1, description="Attention heads (must divide hidden_size).")
+    intermediate_size: int = Field(512, ge=8, description="Feed-forward width.")
+    max_positions: int = Field(512, ge=8, description="Longest input, in tokens.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on hidden states and attention.")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ModelConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
+        return self
+
+
+class TrainConfig(BaseModel):
+    """Optimisation settings; names follow HF ``TrainingArguments`` so the tutorial's JSON applies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    learning_rate: float = Field(5e-4, gt=0, le=1, description="Peak learning rate (AdamW).")
+    per_device_train_batch_size: int = Field(64, ge=1, description="Training batch size.")
+    per_device_eval_batch_size: int = Field(256, ge=1, description="Evaluation batch size.")
+    num_train_epochs: int = Field(8, ge=1, description="Epochs.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps spent warming up.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    adam_beta1: float = Field(0.9, gt=0, lt=1, description="AdamW beta1.")
+    adam_beta2: float = Field(0.999, gt=0, lt=1, description="AdamW beta2.")
+    adam_epsilon: float = Field(1e-8, gt=0, description="AdamW epsilon.")
+    seed: int = Field(42, description="Seed of initialisation and data order.")
+    metric_for_best_model: str = Field("eval_f1", description="Validation metric that picks the checkpoint.")
+    greater_is_better: bool | None = Field(None, description="Direction of that metric (default: loss lower, others higher).")
+    device: Device = Field(Device.AUTO, description="auto, cpu or cuda.")
+
+
+def higher_is_better(config: TrainConfig) -> bool:
+    """Whether a larger value of the selection metric is better."""
+    if config.greater_is_better is not None:
+        return config.greater_is_better
+    return not config.metric_for_best_model.endswith("loss")
+
+
+# Keys of HF TrainingArguments that hold credentials: never copied anywhere.
+SECRET_KEYS = frozenset({"hub_token", "push_to_hub_token", "hub_private_repo_token", "wandb_api_key"})
+_RENAMED = {"metric_for_best_model": lambda value: value if str(value).startswith("eval_") else f"eval_{value}"}
+
+
+def training_config_from_hyperparams(path: str, overrides: dict | None = None) -> TrainConfig:
+    """Read a TrainingArguments-style JSON (the tutorial's 101-key file loads as is).
+
+    Keys this trainer uses are kept; the rest are ignored with one warning line; secrets are
+    dropped. ``overrides`` (command-line flags) win over the file.
+    """
+    try:
+        values = json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise InputError(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(values, dict):
+        raise InputError(path, "expected a JSON object of hyperparameters")
+    return training_config_from_mapping(values, path, overrides)
+
+
+def training_config_from_mapping(values: dict, source: str, overrides: dict | None = None) -> TrainConfig:
+    """Build a :class:`TrainConfig` from a mapping of TrainingArguments keys (see above)."""
+    known = set(TrainConfig.model_fields)
+    chosen = {key: value for key, value in values.items() if key in known and value is not None}
+    for key, convert in _RENAMED.items():
+        if key in chosen:
+            chosen[key] = convert(chosen[key])
+    ignored = sorted(set(values) - known - SECRET_KEYS)
+    if ignored:
+        log.warning("%s: ignoring %d keys this trainer does not use (%s%s)", source, len(ignored),
+                    ", ".join(ignored[:5]), ", …" if len(ignored) > 5 else "")
+    chosen.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        return TrainConfig(**chosen)
+    except ValueError as error:
+        raise InputError(source, str(error).splitlines()[0] + ": " + str(error).splitlines()[-1].strip()) from None

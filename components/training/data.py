@@ -1,0 +1,122 @@
+"""Reading dataset splits in any of the formats ``create_dataset_bio`` writes, and batching them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from components.errors import InputError
+from components.storage import exists, is_remote, join, open_input
+
+FORMATS = ("parquet", "csv", "json", "dataset")
+_REQUIRED = ("input_ids", "labels")
+
+
+@dataclass
+class EncodedSplit:
+    """Token ids and labels of one split, plus the parent record of every row (for aggregation).
+
+    Attributes:
+        input_ids: One int array per row, already wrapped in ``<s> … </s>``.
+        labels: Class id per row.
+        parents: Parent record number per row (rows of one record share it).
+        source: Where the split came from, for messages.
+        features: The sequence text of every row, when the file has it (baselines need it).
+    """
+
+    input_ids: list[np.ndarray]
+    labels: np.ndarray
+    parents: np.ndarray
+    source: str
+    features: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, rows: np.ndarray) -> EncodedSplit:
+        """The rows at the given positions."""
+        features = None if self.features is None else [self.features[i] for i in rows]
+        return EncodedSplit([self.input_ids[i] for i in rows], self.labels[rows], self.parents[rows], self.source, features)
+
+
+def resolve_split_path(value: str, train_path: str, file_format: str) -> str:
+    """A split given as a path, or as a name (``test``) beside the training file."""
+    if exists(value):
+        return value
+    parent = str(train_path).rsplit("/", 1)[0] if is_remote(train_path) else str(Path(train_path).parent)
+    candidate = join(parent, value if file_format == "dataset" else f"{value}.{file_format}")
+    if exists(candidate):
+        return candidate
+    raise InputError(value, f"no such split: neither a file nor {candidate}")
+
+
+def _read_frame(path: str, file_format: str):
+    import pandas as pd
+
+    if file_format == "parquet":
+        with open_input(path) as handle:
+            return pd.read_parquet(handle)
+    if file_format == "csv":
+        with open_input(path) as handle:
+            frame = pd.read_csv(handle)
+        for column in ("input_ids",):
+            if column in frame:
+                frame[column] = frame[column].map(json.loads)
+        return frame
+    if file_format == "json":
+        with open_input(path) as handle:
+            return pd.read_json(handle, lines=True)
+    if file_format == "dataset":
+        import datasets
+
+        return datasets.load_from_disk(path).to_pandas()
+    raise InputError(file_format, f"unknown format; choose one of {', '.join(FORMATS)}")
+
+
+def load_split(path: str, file_format: str) -> EncodedSplit:
+    """Read one split; a one-line error when it lacks the encoded columns."""
+    try:
+        frame = _read_frame(path, file_format)
+    except InputError:
+        raise
+    except (ValueError, OSError, KeyError) as error:
+        raise InputError(path, f"cannot be read as {file_format} ({str(error).splitlines()[0]})") from None
+    missing = [column for column in _REQUIRED if column not in frame]
+    if missing:
+        raise InputError(path, f"lacks columns {missing}: build it with create_dataset_bio or kmerise_bio")
+    if frame.empty:
+        raise InputError(path, "has no rows")
+    parents = frame["parent"].to_numpy() if "parent" in frame else np.arange(len(frame))
+    ids = [np.asarray(row, dtype=np.int64) for row in frame["input_ids"]]
+    features = frame["feature"].astype(str).tolist() if "feature" in frame else None
+    return EncodedSplit(ids, frame["labels"].to_numpy(dtype=np.int64), parents, path, features)
+
+
+def dataset_manifest(train_path: str) -> dict | None:
+    """The ``manifest.json`` beside a split, if there is one."""
+    parent = str(train_path).rsplit("/", 1)[0] if is_remote(train_path) else str(Path(train_path).parent)
+    path = join(parent, "manifest.json")
+    if not exists(path):
+        return None
+    with open_input(path) as handle:
+        return json.loads(handle.read())
+
+
+def batches(split: EncodedSplit, batch_size: int, pad_id: int, shuffle_rng: np.random.Generator | None = None):
+    """Yield padded (input_ids, attention_mask, labels) int64 arrays; shuffled when a generator is given."""
+    order = np.arange(len(split))
+    if shuffle_rng is not None:
+        shuffle_rng.shuffle(order)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        width = max(len(split.input_ids[row]) for row in rows)
+        ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for line, row in enumerate(rows):
+            sequence = split.input_ids[row]
+            ids[line, : len(sequence)] = sequence
+            mask[line, : len(sequence)] = 1
+        yield ids, mask, split.labels[rows]

@@ -1,0 +1,215 @@
+"""The training loop: AdamW with warm-up and linear decay, per-epoch validation, checkpoints and resume.
+
+Data order and dropout are seeded from (seed, epoch), so a run resumed from the checkpoint of
+epoch n continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from components.errors import InputError
+from components.training.config import Device, TrainConfig, higher_is_better
+from components.training.data import EncodedSplit, batches
+from components.training.metrics import classification_metrics
+
+STATE_FILE = "state.json"
+LAST_WEIGHTS = "last.safetensors"
+BEST_WEIGHTS = "best.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+
+
+class TrainingDiverged(InputError):
+    """The loss became NaN or infinite (usually a learning rate far too high)."""
+
+
+@dataclass
+class FitResult:
+    """What training produced: per-epoch history and the epoch chosen on validation."""
+
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_value: float = float("nan")
+    resumed_from: int = 0
+
+
+def choose_device(choice: Device):
+    """``cuda`` when asked for or (with ``auto``) present, else ``cpu``."""
+    import torch
+
+    if choice is Device.CUDA and not torch.cuda.is_available():
+        raise InputError("--device", "cuda requested but no CUDA device is available; use auto or cpu")
+    if choice is Device.CPU or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def _autocast_dtype(device):
+    import torch
+
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def predict_probabilities(model, split: EncodedSplit, batch_size: int, pad_id: int, device) -> tuple[np.ndarray, float]:
+    """Class probabilities for every row and the mean cross-entropy loss."""
+    import torch
+
+    model.eval()
+    dtype = _autocast_dtype(device)
+    outputs, losses = [], []
+    with torch.inference_mode():
+        for ids, mask, labels in batches(split, batch_size, pad_id):
+            ids_t = torch.from_numpy(ids).to(device, non_blocking=True)
+            mask_t = torch.from_numpy(mask).to(device, non_blocking=True)
+            labels_t = torch.from_numpy(labels).to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                result = model(input_ids=ids_t, attention_mask=mask_t, labels=labels_t)
+            outputs.append(torch.softmax(result.logits.float(), dim=-1).cpu().numpy())
+            losses.append(float(result.loss) * len(labels))
+    return np.concatenate(outputs), sum(losses) / len(split)
+
+
+def evaluate(model, split: EncodedSplit, batch_size: int, pad_id: int, device, prefix: str) -> tuple[dict, np.ndarray]:
+    """Metrics (``prefix``-named, loss included) and probabilities on one split."""
+    probabilities, loss = predict_probabilities(model, split, batch_size, pad_id, device)
+    figures = classification_metrics(split.labels, probabilities, prefix)
+    figures[f"{prefix}loss"] = loss
+    return figures, probabilities
+
+
+def _save_state(directory: Path, model, optimizer, scheduler, result: FitResult, epoch: int, fingerprint: str) -> None:
+    import torch
+    from safetensors.torch import save_model
+
+    temporary = directory / f".{LAST_WEIGHTS}.tmp"
+    save_model(model, str(temporary))
+    os.replace(temporary, directory / LAST_WEIGHTS)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, directory / f".{OPTIMIZER_FILE}.tmp")
+    os.replace(directory / f".{OPTIMIZER_FILE}.tmp", directory / OPTIMIZER_FILE)
+    state = {"epoch": epoch, "fingerprint": fingerprint, "history": result.history,
+             "best_epoch": result.best_epoch, "best_value": result.best_value}
+    (directory / f".{STATE_FILE}.tmp").write_text(json.dumps(state))
+    os.replace(directory / f".{STATE_FILE}.tmp", directory / STATE_FILE)
+
+
+def _load_state(directory: Path, model, optimizer, scheduler, fingerprint: str) -> tuple[int, FitResult]:
+    import torch
+    from safetensors.torch import load_model
+
+    path = directory / STATE_FILE
+    if not path.exists():
+        return 0, FitResult()
+    state = json.loads(path.read_text())
+    if state["fingerprint"] != fingerprint:
+        raise InputError(str(directory), "holds checkpoints of a different run (other data or settings); "
+                         "use a new output folder or --overwrite")
+    load_model(model, str(directory / LAST_WEIGHTS))
+    # weights_only: the optimizer file is plain tensors and numbers, never arbitrary objects.
+    saved = torch.load(directory / OPTIMIZER_FILE, weights_only=True)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    result = FitResult(state["history"], state["best_epoch"], state["best_value"], resumed_from=state["epoch"])
+    return state["epoch"], result
+
+
+def fit(
+    model,
+    train: EncodedSplit,
+    valid: EncodedSplit,
+    config: TrainConfig,
+    pad_id: int,
+    checkpoint_dir: Path,
+    fingerprint: str,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    show_progress: bool = True,
+) -> FitResult:
+    """Train, validating after every epoch; keep the best epoch's weights in ``checkpoint_dir``.
+
+    Args:
+        model: A freshly built classifier.
+        train: Training rows.
+        valid: Validation rows (the checkpoint is chosen on these, never on test).
+        config: Optimisation settings.
+        pad_id: Id of ``<pad>``.
+        checkpoint_dir: Where the last and best weights live; a previous state there is resumed.
+        fingerprint: Identifies the run; a checkpoint of another run is refused.
+        on_epoch: Called with (epoch, history row) after each epoch; may raise to stop (pruning).
+        show_progress: Show a progress bar per epoch.
+
+    Raises:
+        TrainingDiverged: The training loss became NaN or infinite.
+    """
+    import torch
+
+    from components.progress import progress
+
+    device = choose_device(config.device)
+    model.to(device)
+    torch.manual_seed(config.seed)
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "LayerNorm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "LayerNorm" not in n)]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_epsilon,
+        fused=device.type == "cuda",
+    )
+    steps_per_epoch = math.ceil(len(train) / config.per_device_train_batch_size)
+    total = steps_per_epoch * config.num_train_epochs
+    warmup = int(total * config.warmup_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
+    )
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    start_epoch, result = _load_state(checkpoint_dir, model, optimizer, scheduler, fingerprint)
+    dtype = _autocast_dtype(device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
+    better = higher_is_better(config)
+
+    for epoch in range(start_epoch + 1, config.num_train_epochs + 1):
+        model.train()
+        torch.manual_seed(config.seed * 1000 + epoch)
+        rng = np.random.default_rng([config.seed, epoch])
+        running, seen = 0.0, 0
+        stream = batches(train, config.per_device_train_batch_size, pad_id, rng)
+        for ids, mask, labels in progress(stream, f"epoch {epoch}/{config.num_train_epochs}", show_progress, steps_per_epoch):
+            ids_t = torch.from_numpy(ids).to(device, non_blocking=True)
+            mask_t = torch.from_numpy(mask).to(device, non_blocking=True)
+            labels_t = torch.from_numpy(labels).to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                loss = model(input_ids=ids_t, attention_mask=mask_t, labels=labels_t).loss
+            if not torch.isfinite(loss):
+                raise TrainingDiverged("learning_rate", f"training loss became {float(loss)} in epoch {epoch}: "
+                                       f"{config.learning_rate:g} is likely too high")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            running += float(loss.detach()) * len(labels)
+            seen += len(labels)
+        figures, _ = evaluate(model, valid, config.per_device_eval_batch_size, pad_id, device, "eval_")
+        row = {"epoch": epoch, "train_loss": running / seen, "learning_rate": scheduler.get_last_lr()[0]}
+        row.update({k: v for k, v in figures.items() if k != "eval_confusion_matrix"})
+        result.history.append(row)
+        value = row[config.metric_for_best_model]
+        if result.best_epoch == 0 or (value > result.best_value if better else value < result.best_value):
+            from safetensors.torch import save_model
+
+            save_model(model, str(checkpoint_dir / f".{BEST_WEIGHTS}.tmp"))
+            os.replace(checkpoint_dir / f".{BEST_WEIGHTS}.tmp", checkpoint_dir / BEST_WEIGHTS)
+            result.best_epoch, result.best_value = epoch, value
+        _save_state(checkpoint_dir, model, optimizer, scheduler, result, epoch, fingerprint)
+        if on_epoch is not None:
+            on_epoch(epoch, row)
+    return result

@@ -1,0 +1,51 @@
+"""Evaluation figures from class probabilities (never from hard labels alone)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, prefix: str = "") -> dict:
+    """Accuracy, precision/recall/F1 (macro and weighted), MCC, ROC-AUC, PR-AUC and the confusion matrix.
+
+    ROC-AUC and PR-AUC use the probabilities: the positive class's for two classes, one-vs-rest
+    macro averages above that. ``f1`` is the weighted F1, as the original toolkit reports it.
+
+    Args:
+        labels: True class ids, shape (n,).
+        probabilities: Class probabilities, shape (n, classes).
+        prefix: Put before every key (``eval_``, ``test_``).
+    """
+    from sklearn import metrics
+
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    classes = probabilities.shape[1]
+    predicted = probabilities.argmax(axis=1)
+    everything = list(range(classes))
+    figures = {
+        "accuracy": metrics.accuracy_score(labels, predicted),
+        "precision_macro": metrics.precision_score(labels, predicted, average="macro", labels=everything, zero_division=0),
+        "recall_macro": metrics.recall_score(labels, predicted, average="macro", labels=everything, zero_division=0),
+        "f1_macro": metrics.f1_score(labels, predicted, average="macro", labels=everything, zero_division=0),
+        "precision_weighted": metrics.precision_score(labels, predicted, average="weighted", labels=everything, zero_division=0),
+        "recall_weighted": metrics.recall_score(labels, predicted, average="weighted", labels=everything, zero_division=0),
+        "f1_weighted": metrics.f1_score(labels, predicted, average="weighted", labels=everything, zero_division=0),
+        "mcc": metrics.matthews_corrcoef(labels, predicted),
+        "roc_auc": float("nan"),
+        "pr_auc": float("nan"),
+    }
+    figures["f1"] = figures["f1_weighted"]
+    present = np.unique(labels)
+    if len(present) > 1:
+        if classes == 2:
+            figures["roc_auc"] = metrics.roc_auc_score(labels, probabilities[:, 1])
+            figures["pr_auc"] = metrics.average_precision_score(labels, probabilities[:, 1])
+        else:
+            one_hot = np.eye(classes)[labels]
+            columns = [c for c in everything if 0 < one_hot[:, c].sum() < len(labels)]
+            figures["roc_auc"] = metrics.roc_auc_score(one_hot[:, columns], probabilities[:, columns], average="macro")
+            figures["pr_auc"] = metrics.average_precision_score(one_hot[:, columns], probabilities[:, columns], average="macro")
+    result = {f"{prefix}{name}": float(value) for name, value in figures.items()}
+    result[f"{prefix}confusion_matrix"] = metrics.confusion_matrix(labels, predicted, labels=everything).tolist()
+    return result

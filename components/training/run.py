@@ -1,0 +1,193 @@
+"""One training run: data in, model folder, metrics, history, plots and report out.
+
+The output folder doubles as the checkpoint store: re-running the same command after a crash
+resumes from the last finished epoch; ``metrics.json`` is written last and marks a finished run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.errors import InputError
+from components.storage import exists, is_remote
+from components.tokenisers.common import BOS, EOS, PAD, as_pretrained_tokenizer, load_sequence_tokenizer
+from components.training.baselines import fit_baselines
+from components.training.config import ModelConfig, TrainConfig
+from components.training.data import dataset_manifest, load_split, resolve_split_path
+from components.training.loop import BEST_WEIGHTS, choose_device, evaluate, fit
+from components.training.model import build_classifier
+from components.training.plots import plot_confusion_matrix, plot_history, plot_roc_pr
+from components.training.report import beats_baseline, write_report
+
+MODEL_DIR = "model_files"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+PREDICTIONS_FILE = "test_predictions.csv"
+REPORT_FILE = "report.html"
+CHECKPOINT_DIR = "checkpoints"
+MODEL_METADATA = "genomenlp.json"
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Where a run's splits and tokeniser come from.
+
+    Attributes:
+        train_path: The training split file (or ``save_to_disk`` folder).
+        file_format: parquet, csv, json or dataset.
+        tokenizer_path: The tokeniser the data was encoded with.
+        test: Test split: a path, or a split name beside the training file.
+        valid: Validation split, likewise.
+    """
+
+    train_path: str
+    file_format: str
+    tokenizer_path: str
+    test: str = "test"
+    valid: str = "valid"
+
+
+def print_metric_lines(epoch: int, row: dict) -> None:
+    """One ``name=value`` line per figure (Katib's stdout collector reads these)."""
+    for name, value in row.items():
+        if name != "epoch":
+            print(f"{name}={value:.6g}", flush=True)
+
+
+def _load(data: TrainingData):
+    manifest = dataset_manifest(data.train_path) or {}
+    stride = manifest.get("tokenizer", {}).get("stride", 1)
+    tokenizer = load_sequence_tokenizer(data.tokenizer_path, stride=stride)
+    expected = manifest.get("tokenizer", {}).get("sha256")
+    if expected and expected != tokenizer.sha256():
+        raise InputError(data.tokenizer_path, "is not the tokeniser this dataset was encoded with "
+                         f"(manifest beside {data.train_path} records another); use the dataset's tokenizer.json")
+    splits = {
+        name: load_split(resolve_split_path(path, data.train_path, data.file_format), data.file_format)
+        for name, path in (("train", data.train_path), ("valid", data.valid), ("test", data.test))
+    }
+    top_label = max(int(split.labels.max()) for split in splits.values())
+    names = manifest.get("label_names") or [str(index) for index in range(max(2, top_label + 1))]
+    if top_label >= len(names):
+        raise InputError(data.train_path, f"label {top_label} has no name in the manifest ({len(names)} classes)")
+    return tokenizer, splits, names, manifest
+
+
+def _fingerprint(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def save_model_folder(model, tokenizer, names: list[str], directory: Path, metadata: dict) -> Path:
+    """HF ``save_pretrained`` (safetensors) of the model and its tokeniser, plus our metadata."""
+    model.save_pretrained(directory, safe_serialization=True)
+    as_pretrained_tokenizer(tokenizer).save_pretrained(directory)
+    (directory / MODEL_METADATA).write_text(json.dumps({"label_names": names, **metadata}, indent=2, default=str))
+    return directory
+
+
+def train_classifier(
+    data: TrainingData,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    out_dir: str,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    on_epoch: Callable[[int, dict], None] | None = print_metric_lines,
+    with_baselines: bool = True,
+) -> dict:
+    """Train one classifier, choose its epoch on valid, report on test beside the baselines.
+
+    Returns:
+        The content of ``metrics.json``.
+    """
+    if is_remote(out_dir):
+        raise InputError(out_dir, "train writes to a local folder; copy it to object storage afterwards")
+    out = Path(out_dir)
+    if exists(out / METRICS_FILE) and not overwrite:
+        raise InputError(out_dir, "holds a finished run; pass --overwrite to replace it")
+    if overwrite and out.exists():
+        shutil.rmtree(out)
+    import torch
+
+    tokenizer, splits, names, manifest = _load(data)
+    if train_config.metric_for_best_model not in _known_metrics():
+        raise InputError("metric_for_best_model", f"{train_config.metric_for_best_model!r} is not one of {sorted(_known_metrics())}")
+    vocab = tokenizer.tokenizer.get_vocab()
+    torch.manual_seed(train_config.seed)
+    model = build_classifier(model_config, len(vocab), names, {t: vocab[t] for t in (BOS, EOS, PAD)})
+    fingerprint = _fingerprint(model_config.model_dump(mode="json"), train_config.model_dump(mode="json"),
+                               tokenizer.sha256(), [len(s) for s in splits.values()])
+    started = time.perf_counter()
+    result = fit(model, splits["train"], splits["valid"], train_config, vocab[PAD], out / CHECKPOINT_DIR,
+                 fingerprint, on_epoch, show_progress)
+    train_seconds = time.perf_counter() - started
+
+    from safetensors.torch import load_model
+
+    load_model(model, str(out / CHECKPOINT_DIR / BEST_WEIGHTS))
+    device = choose_device(train_config.device)
+    test_metrics, probabilities = evaluate(model, splits["test"], train_config.per_device_eval_batch_size,
+                                           vocab[PAD], device, "test_")
+    baselines = {}
+    if with_baselines and splits["train"].features and splits["test"].features:
+        baselines = fit_baselines(splits["train"].features, splits["train"].labels, splits["test"].features,
+                                  splits["test"].labels, train_config.seed)
+    best_row = result.history[result.best_epoch - 1]
+    metadata = {"tokenizer": tokenizer.describe(), "model": model_config.model_dump(mode="json"),
+                "training": train_config.model_dump(mode="json"), "dataset": manifest.get("config")}
+    save_model_folder(model.cpu(), tokenizer, names, out / MODEL_DIR, metadata)
+    _write_csv(out / HISTORY_FILE, result.history)
+    _write_csv(out / PREDICTIONS_FILE, [
+        {"row": i, "parent": int(splits["test"].parents[i]), "label": names[int(label)],
+         **{f"p_{name}": float(p) for name, p in zip(names, probabilities[i], strict=True)}}
+        for i, label in enumerate(splits["test"].labels)
+    ])
+    plots = out / "plots"
+    figures = [plot_history(result.history, plots / "history.png", result.best_epoch),
+               plot_confusion_matrix(test_metrics["test_confusion_matrix"], names, plots / "confusion_matrix.png"),
+               *plot_roc_pr(splits["test"].labels, probabilities, names, plots)]
+    parameters = sum(p.numel() for p in model.parameters())
+    summary = {
+        **test_metrics,
+        **{key: value for key, value in best_row.items() if key.startswith("eval_")},
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "resumed_from_epoch": result.resumed_from,
+        "train_seconds": round(train_seconds, 2),
+        "parameters": parameters,
+        "label_names": names,
+        "baselines": baselines,
+        "beats_kmer_baseline": beats_baseline(test_metrics, baselines) if baselines else None,
+    }
+    if baselines:
+        write_report(out / REPORT_FILE, f"genomicBERT: {' vs '.join(names)}", test_metrics, baselines, figures, {
+            "training data": data.train_path, "rows (train/valid/test)": "/".join(str(len(s)) for s in splits.values()),
+            "model": f"{model_config.architecture} {model_config.num_layers}×{model_config.hidden_size}, {parameters:,} parameters",
+            "tokeniser": json.dumps(tokenizer.describe()), "epochs": f"{len(result.history)} (chosen: {result.best_epoch} on valid)",
+            "training time": f"{train_seconds:.1f} s on {device.type}",
+        })
+    shutil.rmtree(out / CHECKPOINT_DIR)
+    temporary = out / f".{METRICS_FILE}.tmp"
+    temporary.write_text(json.dumps(summary, indent=2))
+    temporary.replace(out / METRICS_FILE)
+    return summary
+
+
+def _known_metrics() -> set[str]:
+    base = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted", "recall_weighted",
+            "f1_weighted", "mcc", "roc_auc", "pr_auc", "f1", "loss")
+    return {f"eval_{name}" for name in base}
