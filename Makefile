@@ -3,7 +3,6 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-OUT    ?= runs/quick
 
 export ZENML_ANALYTICS_OPT_IN := false
 export ZENML_DEBUG := false
@@ -25,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/genomenlp-pipeline quick --output $(OUT)
+	$(BIN)/genomenlp-pipeline dataset
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc

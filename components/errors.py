@@ -18,3 +18,11 @@ class InputError(Exception):
         self.record = record
         where = f"{self.source}: {record}" if record else self.source
         super().__init__(f"{where}: {problem}")
+
+
+def describe_validation_error(error) -> str:
+    """The first problem of a pydantic ``ValidationError`` as ``field: message``."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "settings"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}"

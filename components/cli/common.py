@@ -13,7 +13,7 @@ from enum import Enum
 
 from pydantic import BaseModel, ValidationError
 
-from components.errors import InputError
+from components.errors import InputError, describe_validation_error
 
 EXIT_BAD_INPUT = 2
 
@@ -62,12 +62,6 @@ def config_from_args(model: type[BaseModel], args: argparse.Namespace, **overrid
     return model(**given)
 
 
-def _validation_message(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "settings"
-    return f"--{where}: {first['msg']}"
-
-
 def quiet_libraries() -> None:
     """Keep third-party chatter off the terminal and everything offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -83,7 +77,7 @@ def run_command(body: Callable[[list[str] | None], int | None], argv: list[str] 
     except InputError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
     except ValidationError as error:
-        print(f"{prog}: error: {_validation_message(error)}", file=sys.stderr)
+        print(f"{prog}: error: --{describe_validation_error(error)}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; no output was written", file=sys.stderr)
         return 130

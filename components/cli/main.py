@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from components.cli import create_dataset, kmerise, tokenise, train
+from components.cli import create_dataset, kmerise, sweep, tokenise, train
 
 COMMANDS = {
     "tokenise": (tokenise.main, "learn a Unigram tokeniser (tokenise_bio)"),
     "kmerise": (kmerise.main, "k-mer tokeniser and dataset (kmerise_bio)"),
     "create-dataset": (create_dataset.main, "leakage-free dataset (create_dataset_bio)"),
     "train": (train.main, "train a genomicBERT classifier (train)"),
+    "sweep": (sweep.main, "hyperparameter search (sweep)"),
 }
 
 

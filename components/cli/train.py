@@ -6,8 +6,14 @@ import argparse
 import logging
 import sys
 
-from components.cli.common import HelpFormatter, add_config_arguments, config_from_args, run_command
-from components.training.config import ModelConfig, TrainConfig, training_config_from_hyperparams, training_config_from_mapping
+from components.cli.common import HelpFormatter, add_config_arguments, run_command
+from components.training.config import (
+    ModelConfig,
+    TrainConfig,
+    model_config_from_mapping,
+    read_hyperparams,
+    training_config_from_mapping,
+)
 from components.training.data import FORMATS
 from components.training.run import METRICS_FILE, MODEL_DIR, REPORT_FILE, TrainingData, train_classifier
 
@@ -51,20 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def training_config(args: argparse.Namespace) -> TrainConfig:
-    """The file's settings (if any) with every flag given on the command line on top."""
-    overrides = {name: getattr(args, name) for name in TrainConfig.model_fields if hasattr(args, name)}
-    if args.hyperparameters:
-        return training_config_from_hyperparams(args.hyperparameters, overrides)
-    return training_config_from_mapping({}, "flags", overrides)
+def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
+    """The ``-w`` file's settings (if any) with every flag given on the command line on top."""
+    values = read_hyperparams(args.hyperparameters) if args.hyperparameters else {}
+    source = args.hyperparameters or "flags"
+    model_flags = {name: getattr(args, name) for name in ModelConfig.model_fields if hasattr(args, name)}
+    train_flags = {name: getattr(args, name) for name in TrainConfig.model_fields if hasattr(args, name)}
+    return (model_config_from_mapping(values, source, model_flags),
+            training_config_from_mapping(values, source, train_flags))
 
 
 def _body(argv: list[str] | None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
     data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid)
-    summary = train_classifier(data, config_from_args(ModelConfig, args), training_config(args), args.output_dir,
-                               args.overwrite, not args.no_progress)
+    model_config, train_config = configs_from_args(args)
+    summary = train_classifier(data, model_config, train_config, args.output_dir, args.overwrite, not args.no_progress)
     flag = "beats" if summary["beats_kmer_baseline"] else "does NOT beat"
     print(f"test: MCC {summary['test_mcc']:.3f}  ROC-AUC {summary['test_roc_auc']:.3f}  F1 {summary['test_f1']:.3f} "
           f"(epoch {summary['best_epoch']} chosen on valid); {flag} the k-mer baseline")

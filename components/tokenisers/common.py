@@ -73,8 +73,17 @@ class SequenceTokenizer:
         return self.tokenizer.to_str()
 
     def sha256(self) -> str:
-        """Content hash of the tokeniser JSON, recorded in manifests to tie data to vocabulary."""
-        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+        """Content hash of the tokeniser, recorded in manifests to tie data to vocabulary.
+
+        Unigram scores are rounded first: a save/load round trip may move a score by one unit in
+        the last digit, which must not make the same vocabulary look like another.
+        """
+        content = json.loads(self.to_json())
+        model = content["model"]
+        if model["type"] == "Unigram":
+            model["vocab"] = [[token, round(score, 6)] for token, score in model["vocab"]]
+        canonical = json.dumps(content, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def describe(self) -> dict:
         """Plain settings for manifests and model metadata."""

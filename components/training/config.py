@@ -6,9 +6,9 @@ import json
 import logging
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from components.errors import InputError
+from components.errors import InputError, describe_validation_error
 from components.storage import read_text
 
 log = logging.getLogger(__name__)
@@ -82,19 +82,34 @@ SECRET_KEYS = frozenset({"hub_token", "push_to_hub_token", "hub_private_repo_tok
 _RENAMED = {"metric_for_best_model": lambda value: value if str(value).startswith("eval_") else f"eval_{value}"}
 
 
-def training_config_from_hyperparams(path: str, overrides: dict | None = None) -> TrainConfig:
-    """Read a TrainingArguments-style JSON (the tutorial's 101-key file loads as is).
-
-    Keys this trainer uses are kept; the rest are ignored with one warning line; secrets are
-    dropped. ``overrides`` (command-line flags) win over the file.
-    """
+def read_hyperparams(path: str) -> dict:
+    """A TrainingArguments-style JSON object (the tutorial's file, or a sweep's ``hyperparams.json``)."""
     try:
         values = json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise InputError(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
     if not isinstance(values, dict):
         raise InputError(path, "expected a JSON object of hyperparameters")
-    return training_config_from_mapping(values, path, overrides)
+    return values
+
+
+def training_config_from_hyperparams(path: str, overrides: dict | None = None) -> TrainConfig:
+    """Read a TrainingArguments-style JSON (the tutorial's 101-key file loads as is).
+
+    Keys this trainer uses are kept; the rest are ignored with one warning line; secrets are
+    dropped. ``overrides`` (command-line flags) win over the file.
+    """
+    return training_config_from_mapping(read_hyperparams(path), path, overrides)
+
+
+def model_config_from_mapping(values: dict, source: str, overrides: dict | None = None) -> ModelConfig:
+    """Model shape from the model keys of a hyperparameter mapping (a sweep may search them); flags win."""
+    chosen = {key: value for key, value in values.items() if key in ModelConfig.model_fields}
+    chosen.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        return ModelConfig(**chosen)
+    except ValidationError as error:
+        raise InputError(source, describe_validation_error(error)) from None
 
 
 def training_config_from_mapping(values: dict, source: str, overrides: dict | None = None) -> TrainConfig:
@@ -104,12 +119,12 @@ def training_config_from_mapping(values: dict, source: str, overrides: dict | No
     for key, convert in _RENAMED.items():
         if key in chosen:
             chosen[key] = convert(chosen[key])
-    ignored = sorted(set(values) - known - SECRET_KEYS)
+    ignored = sorted(set(values) - known - SECRET_KEYS - set(ModelConfig.model_fields))
     if ignored:
         log.warning("%s: ignoring %d keys this trainer does not use (%s%s)", source, len(ignored),
                     ", ".join(ignored[:5]), ", …" if len(ignored) > 5 else "")
     chosen.update({key: value for key, value in (overrides or {}).items() if value is not None})
     try:
         return TrainConfig(**chosen)
-    except ValueError as error:
-        raise InputError(source, str(error).splitlines()[0] + ": " + str(error).splitlines()[-1].strip()) from None
+    except ValidationError as error:
+        raise InputError(source, describe_validation_error(error)) from None

@@ -20,6 +20,9 @@ from components.training.config import Device, TrainConfig, higher_is_better
 from components.training.data import EncodedSplit, batches
 from components.training.metrics import classification_metrics
 
+# An epoch whose mean training loss is this many times chance level (ln of the class count) is
+# not learning but blowing up: stop it rather than spend the remaining epochs.
+DIVERGENCE_FACTOR = 4.0
 STATE_FILE = "state.json"
 LAST_WEIGHTS = "last.safetensors"
 BEST_WEIGHTS = "best.safetensors"
@@ -198,6 +201,10 @@ def fit(
             scheduler.step()
             running += float(loss.detach()) * len(labels)
             seen += len(labels)
+        chance = math.log(model.config.num_labels)
+        if running / seen > DIVERGENCE_FACTOR * chance:
+            raise TrainingDiverged("learning_rate", f"mean training loss {running / seen:.2f} in epoch {epoch} is over "
+                                   f"{DIVERGENCE_FACTOR:g}× chance ({chance:.2f}): {config.learning_rate:g} is likely too high")
         figures, _ = evaluate(model, valid, config.per_device_eval_batch_size, pad_id, device, "eval_")
         row = {"epoch": epoch, "train_loss": running / seen, "learning_rate": scheduler.get_last_lr()[0]}
         row.update({k: v for k, v in figures.items() if k != "eval_confusion_matrix"})

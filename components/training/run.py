@@ -93,6 +93,9 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def save_model_folder(model, tokenizer, names: list[str], directory: Path, metadata: dict) -> Path:
     """HF ``save_pretrained`` (safetensors) of the model and its tokeniser, plus our metadata."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     model.save_pretrained(directory, safe_serialization=True)
     as_pretrained_tokenizer(tokenizer).save_pretrained(directory)
     (directory / MODEL_METADATA).write_text(json.dumps({"label_names": names, **metadata}, indent=2, default=str))

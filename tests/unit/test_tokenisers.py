@@ -97,3 +97,10 @@ def test_not_a_tokeniser_is_a_one_line_error(tmp_path):
     path.write_text('{"hello": 1}')
     with pytest.raises(InputError, match="not a tokenizers JSON file"):
         load_sequence_tokenizer(path)
+
+
+def test_hash_survives_save_and_reload(unigram, tmp_path):
+    first = sequence_tokenizer_from_json(unigram.to_json())
+    second = sequence_tokenizer_from_json(first.to_json())
+    assert unigram.sha256() == first.sha256() == second.sha256()
+    assert build_kmer_tokenizer(3).sha256() != build_kmer_tokenizer(4).sha256()

@@ -1,39 +1,18 @@
 """Training end to end on tiny data: outputs, resume after interruption, hyperparameter files."""
 
 import json
-import random
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from components.cli import kmerise, train
 from components.training.config import ModelConfig, TrainConfig, training_config_from_hyperparams
-from components.training.run import TrainingData, train_classifier
+from components.training.run import train_classifier
 
 TUTORIAL_HYPERPARAMS = str(Path(__file__).resolve().parents[2] / "data" / "tutorial" / "hyperparams.json")
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
 TINY_TRAINING = TrainConfig(num_train_epochs=2, per_device_train_batch_size=16, learning_rate=3e-3, seed=3)
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    """2-mer dataset of two classes; the first carries a motif, so there is something to learn."""
-    folder = tmp_path_factory.mktemp("tiny_training")
-    rng = random.Random(0)
-    for name, motif in (("with_motif", "TATAATTATAAT"), ("without", None)):
-        with open(folder / f"{name}.fa", "w") as handle:
-            for index in range(60):
-                sequence = "".join(rng.choice("ACGT") for _ in range(40))
-                if motif:
-                    sequence = sequence[:10] + motif + sequence[22:]
-                handle.write(f">{name}{index}\n{sequence}\n")
-    data = folder / "data"
-    args = ["-i", str(folder / "with_motif.fa"), str(folder / "without.fa"), "-k", "2", "-t", str(folder / "k.json"),
-            "-o", str(data), "--no_progress", "--split_train", "0.6", "--split_test", "0.2", "--split_val", "0.2"]
-    assert kmerise.main(args) == 0
-    return TrainingData(str(data / "train.parquet"), "parquet", str(folder / "k.json"))
 
 
 def test_train_writes_model_metrics_history_plots_and_report(tiny_dataset, tmp_path, capsys):

@@ -1,0 +1,67 @@
+"""``sweep``: hyperparameter search from a sweep JSON, locally with Optuna."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from components.cli.common import HelpFormatter, add_config_arguments, run_command
+from components.cli.train import add_data_arguments
+from components.search.local import BEST_FILE, TRIALS_FILE, run_sweep
+from components.search.spec import load_sweep
+from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
+from components.training.run import MODEL_DIR, TrainingData
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``sweep``."""
+    parser = argparse.ArgumentParser(
+        prog="sweep",
+        description=(
+            "Search hyperparameters with the hosted-dashboard sweep format (method random, grid or bayes; metric;\n"
+            "parameters as values, value or min/max with a distribution; early_terminate hyperband). Runs offline\n"
+            "with Optuna; the study is kept in OUT/study.db, so running the command again continues it up to -n\n"
+            "trials. A trial whose loss diverges is recorded as failed and the search goes on. Writes OUT/trials.csv,\n"
+            "OUT/hyperparams.json (ready for train -w) and the best trial's model in OUT/model_files.\n\n"
+            "example: sweep data/train.parquet parquet tokens.json -t test -v valid -w sweep.json -n 8 -o sweep_out"
+        ),
+        formatter_class=HelpFormatter,
+    )
+    add_data_arguments(parser)
+    parser.add_argument("-w", "--sweep_config", required=True, metavar="JSON", help="sweep specification")
+    parser.add_argument("-n", "--sweep_count", type=int, default=8, help="number of trials (default: 8)")
+    parser.add_argument("-l", "--label_names", nargs="+", default=["labels"],
+                        help="label column, as the original takes it (our datasets always use 'labels')")
+    parser.add_argument("-o", "--output_dir", default="sweep_out", help="output folder (default: sweep_out)")
+    parser.add_argument("-d", "--device", choices=["auto", "cpu", "cuda"], default=argparse.SUPPRESS,
+                        help="where to train (default: auto)")
+    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    add_config_arguments(parser, TrainConfig, skip=("device",))
+    add_config_arguments(parser, ModelConfig)
+    return parser
+
+
+def _body(argv: list[str] | None) -> int:
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
+    args = build_parser().parse_args(argv)
+    spec = load_sweep(args.sweep_config)
+    model = model_config_from_mapping({}, "flags", {n: getattr(args, n) for n in ModelConfig.model_fields if hasattr(args, n)})
+    training = training_config_from_mapping({}, "flags", {n: getattr(args, n) for n in TrainConfig.model_fields if hasattr(args, n)})
+    data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid)
+    result = run_sweep(spec, data, model, training, args.sweep_count, args.output_dir, not args.no_progress)
+    failed = sum(row["state"] == "FAIL" for row in result["trials"])
+    pruned = sum(row["state"] == "PRUNED" for row in result["trials"])
+    print(f"{len(result['trials'])} trials ({failed} failed, {pruned} pruned): {args.output_dir}/{TRIALS_FILE}")
+    print(f"Best run trial_{result['best_trial']:04d} with {result['metric']}={result['best_value']:.4f}")
+    print(f"hyperparameters: {args.output_dir}/{BEST_FILE}  model: {args.output_dir}/{MODEL_DIR}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``sweep``."""
+    return run_command(_body, argv, "sweep")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Hyperparameter search from the hosted-dashboard sweep format: locally with Optuna (Katib on a cluster)."""

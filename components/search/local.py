@@ -1,0 +1,162 @@
+"""Run a sweep in-process with Optuna: the same algorithm families Katib's suggestion services use.
+
+random → RandomSampler, grid → GridSampler, bayes → TPE; hyperband → HyperbandPruner on the
+per-epoch validation metric. The study lives in SQLite under the output folder, so running the
+command again tops the same study up to the requested number of trials.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from components.errors import InputError
+from components.search.spec import Distribution, Method, SweepSpec, split_settings
+from components.training.config import ModelConfig, TrainConfig
+from components.training.loop import TrainingDiverged
+from components.training.run import METRICS_FILE, MODEL_DIR, TrainingData, train_classifier
+
+STUDY_FILE = "study.db"
+TRIALS_FILE = "trials.csv"
+BEST_FILE = "hyperparams.json"
+TRIALS_DIR = "trials"
+
+
+def _sampler(spec: SweepSpec, seed: int):
+    import optuna
+
+    if spec.method is Method.GRID:
+        return optuna.samplers.GridSampler({n: p.values for n, p in spec.parameters.items() if p.values is not None}
+                                           | {n: [p.value] for n, p in spec.parameters.items() if p.value is not None},
+                                           seed=seed)
+    if spec.method is Method.BAYES:
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=3)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _pruner(spec: SweepSpec, max_epochs: int):
+    import optuna
+
+    if spec.early_terminate is None:
+        return optuna.pruners.NopPruner()
+    rule = spec.early_terminate
+    return optuna.pruners.HyperbandPruner(min_resource=rule.min_iter, max_resource=rule.max_iter or max_epochs,
+                                          reduction_factor=rule.eta)
+
+
+def _max_epochs(spec: SweepSpec, default: int) -> int:
+    """The most epochs any trial can run: hyperband's largest budget."""
+    epochs = spec.parameters.get("epochs") or spec.parameters.get("num_train_epochs")
+    if epochs is None:
+        return default
+    return int(max(epochs.values or [epochs.value if epochs.value is not None else epochs.max]))
+
+
+def sample(trial, spec: SweepSpec) -> dict:
+    """Draw one value per parameter (sweep names kept)."""
+    values = {}
+    for name, parameter in spec.parameters.items():
+        if parameter.value is not None:
+            values[name] = parameter.value
+        elif parameter.values is not None:
+            values[name] = trial.suggest_categorical(name, parameter.values)
+        elif parameter.is_integer:
+            values[name] = trial.suggest_int(name, int(parameter.min), int(parameter.max))
+        else:
+            values[name] = trial.suggest_float(
+                name, parameter.min, parameter.max,
+                log=parameter.distribution is Distribution.LOG_UNIFORM_VALUES,
+                step=parameter.q if parameter.distribution is Distribution.Q_UNIFORM else None,
+            )
+    return values
+
+
+def run_sweep(
+    spec: SweepSpec,
+    data: TrainingData,
+    base_model: ModelConfig,
+    base_training: TrainConfig,
+    trials: int,
+    out_dir: str,
+    show_progress: bool = True,
+) -> dict:
+    """Run (or continue) the study until it holds ``trials`` finished trials; keep the best model.
+
+    Returns:
+        ``{"best_trial", "best_value", "metric", "hyperparameters", "trials"}``.
+    """
+    import optuna
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    direction = spec.metric.goal
+    max_epochs = _max_epochs(spec, base_training.num_train_epochs)
+    study = optuna.create_study(study_name=spec.name, storage=f"sqlite:///{out / STUDY_FILE}", load_if_exists=True,
+                                direction=direction, sampler=_sampler(spec, base_training.seed),
+                                pruner=_pruner(spec, max_epochs))
+    metric = spec.metric.key
+    if metric not in {f"eval_{m}" for m in ("f1", "mcc", "roc_auc", "pr_auc", "accuracy", "loss", "f1_macro")}:
+        raise InputError("metric.name", f"{spec.metric.name!r} is not a validation metric this trainer reports")
+
+    def objective(trial) -> float:
+        values = sample(trial, spec)
+        train_fields, model_fields = split_settings(values)
+        training = base_training.model_copy(update={**train_fields, "metric_for_best_model": metric,
+                                                    "greater_is_better": direction == "maximize"})
+        model = ModelConfig(**{**base_model.model_dump(), **model_fields})
+        trial.set_user_attr("train_fields", train_fields)
+        trial.set_user_attr("model_fields", model_fields)
+
+        def report(epoch: int, row: dict) -> None:
+            print(f"trial={trial.number} epoch={epoch} {metric}={row[metric]:.6g}", flush=True)
+            trial.report(row[metric], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+
+        trial_dir = out / TRIALS_DIR / f"trial_{trial.number:04d}"
+        try:
+            summary = train_classifier(data, model, training, str(trial_dir), overwrite=True,
+                                       show_progress=show_progress, on_epoch=report, with_baselines=False)
+        except (optuna.TrialPruned, TrainingDiverged):
+            shutil.rmtree(trial_dir, ignore_errors=True)
+            raise
+        return summary[metric]
+
+    finished = [t for t in study.trials if t.state.is_finished()]
+    remaining = max(0, trials - len(finished))
+    if remaining:
+        study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged,))
+    return _publish(study, spec, out, metric)
+
+
+def _publish(study, spec: SweepSpec, out: Path, metric: str) -> dict:
+    import optuna
+
+    rows = []
+    for trial in study.trials:
+        rows.append({"trial": trial.number, "state": trial.state.name, metric: trial.value,
+                     "seconds": trial.duration.total_seconds() if trial.duration else None,
+                     **{f"param_{k}": v for k, v in trial.params.items()}})
+    with (out / TRIALS_FILE).open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
+        writer.writeheader()
+        writer.writerows(rows)
+    complete = [t for t in study.trials if t.state is optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        raise InputError(spec.name, "no trial finished (all failed or were pruned); narrow the learning-rate range")
+    best = study.best_trial
+    hyperparameters = {**best.user_attrs["train_fields"], **best.user_attrs["model_fields"],
+                       "metric_for_best_model": metric, "greater_is_better": spec.metric.goal == "maximize"}
+    (out / BEST_FILE).write_text(json.dumps(hyperparameters, indent=2) + "\n")
+    best_dir = out / TRIALS_DIR / f"trial_{best.number:04d}"
+    if (out / MODEL_DIR).exists():
+        shutil.rmtree(out / MODEL_DIR)
+    shutil.copytree(best_dir / MODEL_DIR, out / MODEL_DIR)
+    shutil.copy(best_dir / METRICS_FILE, out / METRICS_FILE)
+    logging.getLogger(__name__).info("best trial %s", best.number)
+    return {"best_trial": best.number, "best_value": best.value, "metric": spec.metric.name,
+            "hyperparameters": hyperparameters, "trials": rows}

@@ -1,0 +1,1 @@
+"""ZenML pipelines: pure wiring of ``steps/``, configured by ``pipelines/configs/*.yaml``."""

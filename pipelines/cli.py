@@ -1,0 +1,147 @@
+"""``genomenlp-pipeline``: run a ZenML pipeline on the active stack from its YAML configuration.
+
+One sub-command per pipeline; every pipeline parameter lives in the YAML (ZenML's own schema), so
+the command has no flags that repeat them. With no stack set up, ZenML's embedded default stack
+(local orchestrator, local artifact store, SQLite) is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.cli.common import HelpFormatter, run_command
+from components.errors import InputError
+from components.names import Artifacts
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+# The folder that holds components/, steps/ and pipelines/: ZenML's source root.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class PipelineCommand:
+    """A sub-command: which pipeline it runs, its default YAML and how to report the run."""
+
+    pipeline: str
+    default_config: Path
+    help: str
+    report: Callable[[object], None]
+
+
+def _output(run, name: str):
+    """The artifact version ``name`` produced by any step of ``run``."""
+    for step in run.steps.values():
+        if name in step.outputs:
+            return step.outputs[name][0]
+    raise KeyError(f"run {run.name} has no output artifact {name!r}")
+
+
+def _report_dataset(run) -> None:
+    from components.cli.dataset_options import print_dataset_summary
+
+    output_dir = Path(run.config.parameters["output_dir"]).resolve()
+    print_dataset_summary(_output(run, Artifacts.DATASET_MANIFEST).load(), str(output_dir))
+    stored = _output(run, Artifacts.DATASET_DIR).uri
+    print(f"ZenML run: {run.name} (stored copy of the folder: {stored})")
+
+
+COMMANDS = {
+    "dataset": PipelineCommand(
+        "pipelines.dataset_pipeline.dataset_pipeline",
+        CONFIG_DIR / "dataset_pipeline.yaml",
+        "tokeniser (Unigram, or k-mer with dataset_pipeline_kmer.yaml) → leakage-free dataset",
+        _report_dataset,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Sub-commands of ``genomenlp-pipeline``, each with a ``--config`` defaulting to its YAML."""
+    parser = argparse.ArgumentParser(
+        prog="genomenlp-pipeline",
+        description=(
+            "Run a pipeline with ZenML. Parameters come from a ZenML run-configuration YAML whose\n"
+            f"keys are the pipeline's parameter names (defaults in {CONFIG_DIR}).\n\n"
+            "examples:\n"
+            "  genomenlp-pipeline dataset\n"
+            "  genomenlp-pipeline dataset --config pipelines/configs/dataset_pipeline_kmer.yaml"
+        ),
+        formatter_class=HelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="PIPELINE")
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        sub.add_argument(
+            "--config",
+            type=Path,
+            default=command.default_config,
+            help=f"ZenML run configuration YAML (default: {command.default_config})",
+        )
+    return parser
+
+
+class _HideInputErrorTraceback(logging.Filter):
+    """Drop the traceback ZenML logs for a failed step when the cause is bad user input.
+
+    Such errors are reported once, as one line, by :func:`run_command`; bugs keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], InputError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def ensure_zenml_repository(root: Path | None = None) -> None:
+    """Run the equivalent of ``zenml init`` at ``root`` unless it already holds a ``.zen`` folder.
+
+    Found from the working directory (the repository root, which the bundled configs' relative
+    paths assume), the repository makes ``root`` ZenML's source root: ``steps``, ``pipelines`` and
+    ``components`` then resolve as they do for ``zenml pipeline run`` and in images built for
+    remote stacks. ``.zen`` records only this checkout's active stack and project (git-ignored).
+
+    Args:
+        root: Where to look for or create ``.zen`` (default: the folder above ``pipelines/``).
+    """
+    from zenml.client import Client
+
+    root = root or PROJECT_ROOT
+    if not Client.is_repository_directory(root):
+        Client.initialize(root=root)
+        print(f"Initialised a ZenML repository at {root}", file=sys.stderr)
+
+
+def _body(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    command = COMMANDS[args.command]
+    # Imported late: ZenML takes seconds to import, which --help and argument errors should not pay.
+    from zenml.orchestrators.local import local_orchestrator
+
+    from pipelines.run_config import check_run_config
+
+    module, _, name = command.pipeline.rpartition(".")
+    pipeline = getattr(importlib.import_module(module), name)
+    # ZenML ignores unknown keys and reports bad values as a long traceback: check first.
+    check_run_config(pipeline, args.config)
+    ensure_zenml_repository()
+    # The local orchestrator logs each failed step's traceback under its module's logger.
+    logging.getLogger(local_orchestrator.__name__).addFilter(_HideInputErrorTraceback())
+    run = pipeline.with_options(config_path=str(args.config))()
+    command.report(run)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``genomenlp-pipeline``."""
+    return run_command(_body, argv, "genomenlp-pipeline")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

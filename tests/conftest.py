@@ -1,0 +1,107 @@
+"""Shared fixtures: tiny synthetic FASTA data and a throw-away ZenML store."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Planted in every sequence of the first class, so a classifier trained on the pair has signal.
+MOTIF = "TATAAT"
+
+
+def write_random_fasta(
+    path: Path, count: int, length: int, seed: int, prefix: str, motif: str | None = None
+) -> Path:
+    """Write ``count`` seeded random DNA records of ``length`` bases, with ``motif`` if given."""
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as handle:
+        for index in range(count):
+            sequence = "".join(rng.choice("ACGT") for _ in range(length))
+            if motif:
+                start = rng.randrange(length - len(motif) + 1)
+                sequence = sequence[:start] + motif + sequence[start + len(motif) :]
+            handle.write(f">{prefix}_{index} synthetic\n{sequence[:30]}\n{sequence[30:]}\n")
+    return path
+
+
+@pytest.fixture
+def tiny_fasta_pair(tmp_path: Path) -> tuple[Path, Path]:
+    """Two classes × 40 seeded random 60-bp sequences; the first class carries a planted motif.
+
+    Returns:
+        ``(path_a, path_b)``: ``class_a.fasta`` and ``class_b.fasta`` (labels class_a, class_b).
+    """
+    folder = tmp_path / "fasta"
+    folder.mkdir()
+    return (
+        write_random_fasta(folder / "class_a.fasta", 40, 60, seed=1, prefix="a", motif=MOTIF),
+        write_random_fasta(folder / "class_b.fasta", 40, 60, seed=2, prefix="b"),
+    )
+
+
+@pytest.fixture(scope="module")
+def zenml_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Environment of a throw-away ZenML global configuration, set in ``os.environ`` for the module.
+
+    The working directory moves to the same temporary folder for the module, so ZenML finds no
+    ``.zen`` there and never writes this store's stack into the checkout's ``.zen``.
+
+    Yields:
+        The variables set, for subprocesses that should use the same store.
+    """
+    home = tmp_path_factory.mktemp("zenml")
+    env = {
+        "ZENML_CONFIG_PATH": str(home / "config"),
+        "ZENML_ANALYTICS_OPT_IN": "false",
+        "ZENML_LOGGING_COLORS_DISABLED": "true",
+    }
+    saved = {name: os.environ.get(name) for name in [*env, "ZENML_REPOSITORY_PATH"]}
+    os.environ.update(env)
+    # A .zen found from the working directory would record this store's stack in the repo's config.
+    os.environ.pop("ZENML_REPOSITORY_PATH", None)
+    cwd = os.getcwd()
+    os.chdir(home)
+    try:
+        yield env
+    finally:
+        os.chdir(cwd)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def clean_zenml_client(zenml_env: dict[str, str]):
+    """A ZenML client on a fresh local SQLite store and default stack, restored afterwards.
+
+    Follows ZenML's project templates: reset the GlobalConfiguration and Client singletons, point
+    them at a temporary folder, and put the originals back when the module's tests are done.
+    """
+    from zenml.client import Client
+    from zenml.config.global_config import GlobalConfiguration
+    from zenml.utils import source_utils
+
+    original_config = GlobalConfiguration.get_instance()
+    original_client = Client.get_instance()
+    GlobalConfiguration._reset_instance()
+    Client._reset_instance()
+    # The repository root is the source root, as `zenml init` there would make it.
+    source_utils.set_custom_source_root(str(REPO_ROOT))
+    GlobalConfiguration().analytics_opt_in = False
+    client = Client()
+    _ = client.zen_store  # creates the database and the default stack now, not inside a test
+    try:
+        yield client
+    finally:
+        source_utils.set_custom_source_root(None)
+        GlobalConfiguration._reset_instance(original_config)
+        Client._reset_instance(original_client)

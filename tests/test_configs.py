@@ -1,0 +1,127 @@
+"""Every run-configuration YAML fits its pipeline: no unknown keys, every value valid.
+
+ZenML ignores unknown keys in run configurations, so without this a misspelt key would silently
+leave a default in force.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+from zenml.pipelines.pipeline_definition import Pipeline
+
+from components.errors import InputError
+from pipelines import cli
+from pipelines.run_config import check_run_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "pipelines" / "configs"
+YAMLS = sorted(CONFIG_DIR.glob("*.yaml"))
+
+
+def _pipelines() -> dict[str, Pipeline]:
+    """Pipelines by name: ``pipelines/<name>.py`` holding a pipeline called ``<name>``."""
+    found = {}
+    for path in (REPO_ROOT / "pipelines").glob("*.py"):
+        candidate = getattr(importlib.import_module(f"pipelines.{path.stem}"), path.stem, None)
+        if isinstance(candidate, Pipeline):
+            found[path.stem] = candidate
+    return found
+
+
+def _pipeline_for(path: Path) -> Pipeline:
+    """The pipeline a YAML configures, from its name: ``<pipeline>[_<variant>].yaml``."""
+    names = [name for name in _pipelines() if path.stem == name or path.stem.startswith(f"{name}_")]
+    assert names, f"{path.name} names no pipeline in pipelines/"
+    return _pipelines()[max(names, key=len)]
+
+
+def test_there_are_configs_for_every_pipeline():
+    assert YAMLS
+    assert {_pipeline_for(path).name for path in YAMLS} == {p.name for p in _pipelines().values()}
+
+
+@pytest.mark.parametrize("path", YAMLS, ids=lambda path: path.name)
+def test_config_fits_its_pipeline(path):
+    config = check_run_config(_pipeline_for(path), path)
+
+    # Bundled configs are run from the repository root, so their relative inputs must exist there.
+    for class_file in config["parameters"].get("class_files", []):
+        assert (REPO_ROOT / class_file).is_file(), class_file
+    # Steps write user-facing folders, which a cached (skipped) step would not write.
+    assert config.get("enable_cache") is False
+
+
+@pytest.mark.parametrize("name", sorted(cli.COMMANDS))
+def test_command_defaults_to_a_config_of_its_pipeline(name):
+    command = cli.COMMANDS[name]
+    assert command.default_config.is_file()
+    module, _, attribute = command.pipeline.rpartition(".")
+    assert _pipeline_for(command.default_config) is getattr(
+        importlib.import_module(module), attribute
+    )
+
+
+GOOD = {
+    "enable_cache": False,
+    "parameters": {"class_files": ["a.fa", "b.fa"], "output_dir": "out", "kmer": {"k": 3}},
+    "steps": {"create_dataset": {"enable_step_logs": False}},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"enable_cach": False}, "unknown key enable_cach"),
+        (
+            {"parameters": {**GOOD["parameters"], "overwrit": True}},
+            "unknown key parameters.overwrit",
+        ),
+        (
+            {"parameters": {**GOOD["parameters"], "kmer": {"kk": 3}}},
+            "parameters.kmer.kk: Extra inputs",
+        ),
+        (
+            {"parameters": {**GOOD["parameters"], "kmer": {"k": 3, "stride": 4}}},
+            "parameters.kmer: Value error",
+        ),
+        (
+            {"parameters": {**GOOD["parameters"], "dataset": {"split_train": "most"}}},
+            "dataset.split_train",
+        ),
+        (
+            {"parameters": {"class_files": ["a.fa", "b.fa"]}},
+            "missing required parameter output_dir",
+        ),
+        ({"steps": {"train_tokenizer": {}}}, "steps.train_tokenizer: no such step"),
+        (
+            {"steps": {"create_dataset": {"enable_cach": False}}},
+            "unknown key steps.create_dataset.enable_cach",
+        ),
+        (
+            {"steps": {"train_tokeniser": {"parameters": {"config": {"vocab_size": 2}}}}},
+            "steps.train_tokeniser.parameters.config.vocab_size: Input should be greater than",
+        ),
+        (
+            {"steps": {"create_dataset": {"parameters": {"kmer_strid": 2}}}},
+            "unknown key steps.create_dataset.parameters.kmer_strid",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_mistakes_are_reported_with_their_key(tmp_path, change, message):
+    path = tmp_path / "dataset_pipeline.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, **change}))
+    pipeline = _pipelines()["dataset_pipeline"]
+
+    with pytest.raises(InputError, match=message.replace(".", r"\.")):
+        check_run_config(pipeline, path)
+
+
+def test_the_reference_mistake_free_config_passes(tmp_path):
+    path = tmp_path / "dataset_pipeline.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    assert check_run_config(_pipelines()["dataset_pipeline"], path) == GOOD

@@ -1,0 +1,81 @@
+"""Layering: ``components/`` is free of ZenML; one step per ``steps/`` module, named as it."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+from zenml.steps import BaseStep
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMPONENT_FILES = sorted((REPO_ROOT / "components").rglob("*.py"))
+STEP_FILES = sorted(p for p in (REPO_ROOT / "steps").glob("*.py") if p.name != "__init__.py")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module an ``import`` or ``from … import`` names in the file, lazy imports included."""
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def test_components_exist():
+    assert len(COMPONENT_FILES) > 5
+
+
+@pytest.mark.parametrize("path", COMPONENT_FILES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_components_never_import_zenml(path):
+    offending = {m for m in _imported_modules(path) if m == "zenml" or m.startswith("zenml.")}
+    assert not offending, f"{path.relative_to(REPO_ROOT)} imports {sorted(offending)}"
+
+
+def test_import_finder_sees_lazy_imports(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from zenml.client import Client\n    import zenml\n")
+    assert _imported_modules(sample) == {"zenml.client", "zenml"}
+
+
+@pytest.mark.parametrize("path", STEP_FILES, ids=lambda p: p.name)
+def test_each_step_module_holds_one_step_named_as_the_module(path):
+    module = importlib.import_module(f"steps.{path.stem}")
+    defined_here = {
+        name: value
+        for name, value in vars(module).items()
+        if isinstance(value, BaseStep) and value.entrypoint.__module__ == module.__name__
+    }
+    assert list(defined_here) == [path.stem]
+    assert defined_here[path.stem].name == path.stem
+
+
+def test_steps_package_exports_no_steps():
+    package = importlib.import_module("steps")
+    assert not [name for name, value in vars(package).items() if isinstance(value, BaseStep)]
+
+
+PIPELINE_FILES = sorted(
+    p
+    for p in (REPO_ROOT / "pipelines").glob("*.py")
+    if "@pipeline" in p.read_text(encoding="utf-8")
+)
+# Pipelines are wiring: steps, configs and names only; no stores, randomness, I/O or error handling.
+WIRING_IMPORTS = ("zenml", "components.configs", "components.names", "steps.")
+
+
+def test_pipelines_exist():
+    assert PIPELINE_FILES
+
+
+@pytest.mark.parametrize("path", PIPELINE_FILES, ids=lambda p: p.name)
+def test_pipeline_modules_are_pure_wiring(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    foreign = {m for m in _imported_modules(path) if not m.startswith(WIRING_IMPORTS)}
+    assert not foreign, f"{path.name} imports {sorted(foreign)}"
+    assert not [node for node in ast.walk(tree) if isinstance(node, ast.Try)], (
+        f"{path.name} has try/except"
+    )
