@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from components.cli import create_dataset, kmerise, sweep, tokenise, train
+from components.cli import create_dataset, cross_validate, kmerise, sweep, tokenise, train
 
 COMMANDS = {
     "tokenise": (tokenise.main, "learn a Unigram tokeniser (tokenise_bio)"),
@@ -12,6 +12,7 @@ COMMANDS = {
     "create-dataset": (create_dataset.main, "leakage-free dataset (create_dataset_bio)"),
     "train": (train.main, "train a genomicBERT classifier (train)"),
     "sweep": (sweep.main, "hyperparameter search (sweep)"),
+    "cross-validate": (cross_validate.main, "k-fold cross-validation (cross_validate)"),
 }
 
 

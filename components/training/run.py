@@ -54,6 +54,29 @@ class TrainingData:
     valid: str = "valid"
 
 
+@dataclass(frozen=True)
+class LoadedData:
+    """Splits, tokeniser, class names and manifest of a run, read and checked.
+
+    Attributes:
+        source: The training file, for reports.
+        tokenizer: The tokeniser the data was encoded with.
+        splits: ``train``, ``valid`` and ``test`` rows.
+        names: Class names by label id.
+        manifest: The dataset's manifest (empty when the files came without one).
+    """
+
+    source: str
+    tokenizer: object
+    splits: dict
+    names: list
+    manifest: dict
+
+    def with_splits(self, **splits) -> LoadedData:
+        """The same data with some splits replaced (cross-validation folds)."""
+        return LoadedData(self.source, self.tokenizer, {**self.splits, **splits}, self.names, self.manifest)
+
+
 def print_metric_lines(epoch: int, row: dict) -> None:
     """One ``name=value`` line per figure (Katib's stdout collector reads these)."""
     for name, value in row.items():
@@ -61,7 +84,8 @@ def print_metric_lines(epoch: int, row: dict) -> None:
             print(f"{name}={value:.6g}", flush=True)
 
 
-def _load(data: TrainingData):
+def load_training_data(data: TrainingData) -> LoadedData:
+    """Read the three splits and the tokeniser; refuse a tokeniser the data was not encoded with."""
     manifest = dataset_manifest(data.train_path) or {}
     stride = manifest.get("tokenizer", {}).get("stride", 1)
     tokenizer = load_sequence_tokenizer(data.tokenizer_path, stride=stride)
@@ -77,7 +101,16 @@ def _load(data: TrainingData):
     names = manifest.get("label_names") or [str(index) for index in range(max(2, top_label + 1))]
     if top_label >= len(names):
         raise InputError(data.train_path, f"label {top_label} has no name in the manifest ({len(names)} classes)")
-    return tokenizer, splits, names, manifest
+    return LoadedData(data.train_path, tokenizer, splits, names, manifest)
+
+
+def weights_digest(model) -> str:
+    """SHA-256 over a model's parameters: equal digests, equal weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _fingerprint(*parts) -> str:
@@ -103,7 +136,7 @@ def save_model_folder(model, tokenizer, names: list[str], directory: Path, metad
 
 
 def train_classifier(
-    data: TrainingData,
+    data: TrainingData | LoadedData,
     model_config: ModelConfig,
     train_config: TrainConfig,
     out_dir: str,
@@ -126,12 +159,14 @@ def train_classifier(
         shutil.rmtree(out)
     import torch
 
-    tokenizer, splits, names, manifest = _load(data)
+    loaded = data if isinstance(data, LoadedData) else load_training_data(data)
+    tokenizer, splits, names, manifest = loaded.tokenizer, loaded.splits, loaded.names, loaded.manifest
     if train_config.metric_for_best_model not in _known_metrics():
         raise InputError("metric_for_best_model", f"{train_config.metric_for_best_model!r} is not one of {sorted(_known_metrics())}")
     vocab = tokenizer.tokenizer.get_vocab()
     torch.manual_seed(train_config.seed)
     model = build_classifier(model_config, len(vocab), names, {t: vocab[t] for t in (BOS, EOS, PAD)})
+    initial_weights = weights_digest(model)
     fingerprint = _fingerprint(model_config.model_dump(mode="json"), train_config.model_dump(mode="json"),
                                tokenizer.sha256(), [len(s) for s in splits.values()])
     started = time.perf_counter()
@@ -170,6 +205,7 @@ def train_classifier(
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "resumed_from_epoch": result.resumed_from,
+        "initial_weights_sha256": initial_weights,
         "train_seconds": round(train_seconds, 2),
         "parameters": parameters,
         "label_names": names,
@@ -178,7 +214,7 @@ def train_classifier(
     }
     if baselines:
         write_report(out / REPORT_FILE, f"genomicBERT: {' vs '.join(names)}", test_metrics, baselines, figures, {
-            "training data": data.train_path, "rows (train/valid/test)": "/".join(str(len(s)) for s in splits.values()),
+            "training data": loaded.source, "rows (train/valid/test)": "/".join(str(len(s)) for s in splits.values()),
             "model": f"{model_config.architecture} {model_config.num_layers}×{model_config.hidden_size}, {parameters:,} parameters",
             "tokeniser": json.dumps(tokenizer.describe()), "epochs": f"{len(result.history)} (chosen: {result.best_epoch} on valid)",
             "training time": f"{train_seconds:.1f} s on {device.type}",
