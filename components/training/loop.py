@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,6 +183,7 @@ def fit(
         torch.manual_seed(config.seed * 1000 + epoch)
         rng = np.random.default_rng([config.seed, epoch])
         running, seen = 0.0, 0
+        epoch_started = time.perf_counter()
         stream = batches(train, config.per_device_train_batch_size, pad_id, rng)
         for ids, mask, labels in progress(stream, f"epoch {epoch}/{config.num_train_epochs}", show_progress, steps_per_epoch):
             ids_t = torch.from_numpy(ids).to(device, non_blocking=True)
@@ -206,7 +208,8 @@ def fit(
             raise TrainingDiverged("learning_rate", f"mean training loss {running / seen:.2f} in epoch {epoch} is over "
                                    f"{DIVERGENCE_FACTOR:g}× chance ({chance:.2f}): {config.learning_rate:g} is likely too high")
         figures, _ = evaluate(model, valid, config.per_device_eval_batch_size, pad_id, device, "eval_")
-        row = {"epoch": epoch, "train_loss": running / seen, "learning_rate": scheduler.get_last_lr()[0]}
+        row = {"epoch": epoch, "train_loss": running / seen, "learning_rate": scheduler.get_last_lr()[0],
+               "epoch_seconds": time.perf_counter() - epoch_started}
         row.update({k: v for k, v in figures.items() if k != "eval_confusion_matrix"})
         result.history.append(row)
         value = row[config.metric_for_best_model]

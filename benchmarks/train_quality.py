@@ -1,0 +1,112 @@
+"""Model quality and training time on the bundled data, leakage-free split, several split seeds.
+
+For every seed: build the dataset (k-mer tokens by default), train the default profile, and
+record test figures beside the baselines fitted on the same split, plus the time to reach weighted
+F1 ≥ 0.79 on valid. ``--with_original`` also trains the original toolkit's configuration
+(Unigram 32,000, DistilBERT 6×768, batch 16, lr 7.8e-5, weight decay 0.5, 2 epochs) on the same
+splits, so the speed ratio comes from one invocation on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from components.configs import DatasetConfig, KmerConfig, TokeniseConfig  # noqa: E402
+from components.stages import create_dataset, learn_tokenizer, make_kmer_tokenizer  # noqa: E402
+from components.training.config import Architecture, ModelConfig, TrainConfig  # noqa: E402
+from components.training.run import TrainingData, train_classifier  # noqa: E402
+
+DATA = [str(ROOT / "data" / "ecoli_promoter" / name) for name in ("promoter.fasta.gz", "non_promoter.fasta.gz")]
+F1_TARGET = 0.79
+ORIGINAL_MODEL = ModelConfig(architecture=Architecture.DISTILBERT, num_layers=6, hidden_size=768, num_heads=12,
+                             intermediate_size=3072, max_positions=512)
+ORIGINAL_TRAINING = TrainConfig(learning_rate=7.796477400405317e-05, per_device_train_batch_size=16, num_train_epochs=2,
+                                weight_decay=0.5, warmup_ratio=0.0, metric_for_best_model="eval_loss")
+
+
+def seconds_to_target(history: list[dict]) -> float | None:
+    """Training seconds until the validation weighted F1 first reaches the target."""
+    elapsed = 0.0
+    for row in history:
+        elapsed += row["epoch_seconds"]
+        if row["eval_f1"] >= F1_TARGET:
+            return elapsed
+    return None
+
+
+def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> dict:
+    data_dir = out / f"data_{name}_{seed}"
+    tokenizer = tokenizer_factory()
+    create_dataset(DATA, tokenizer, DatasetConfig(seed=seed), str(data_dir), overwrite=True, show_progress=False)
+    (data_dir / "tokens.json").write_text(tokenizer.to_json())
+    data = TrainingData(str(data_dir / "train.parquet"), "parquet", str(data_dir / "tokens.json"))
+    summary = train_classifier(data, model, training.model_copy(update={"seed": seed}), str(out / f"run_{name}_{seed}"),
+                               overwrite=True, show_progress=False, on_epoch=None)
+    import csv
+
+    with open(out / f"run_{name}_{seed}" / "history.csv") as handle:
+        history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    return {"profile": name, "seed": seed, "test_mcc": summary["test_mcc"], "test_roc_auc": summary["test_roc_auc"],
+            "test_f1": summary["test_f1"], "train_seconds": summary["train_seconds"],
+            "seconds_to_f1_079": seconds_to_target(history), "parameters": summary["parameters"],
+            "kmer_baseline_mcc": summary["baselines"]["kmer_1_4"]["test_mcc"],
+            "kmer_baseline_roc_auc": summary["baselines"]["kmer_1_4"]["test_roc_auc"],
+            "kmer_baseline_f1": summary["baselines"]["kmer_1_4"]["test_f1"],
+            "gc_baseline_mcc": summary["baselines"]["gc_content"]["test_mcc"]}
+
+
+def mean_sd(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--k", type=int, default=3, help="k-mer length of the default profile")
+    parser.add_argument("--epochs", type=int, default=TrainConfig().num_train_epochs)
+    parser.add_argument("--with_original", action="store_true", help="also train the original's configuration")
+    parser.add_argument("--out", default="runs/bench_train_quality")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    profiles = [("default", lambda: make_kmer_tokenizer(DATA, KmerConfig(k=args.k)), ModelConfig(),
+                 TrainConfig(num_train_epochs=args.epochs))]
+    if args.with_original:
+        profiles.append(("original", lambda: learn_tokenizer(DATA, TokeniseConfig(vocab_size=32000), False),
+                         ORIGINAL_MODEL, ORIGINAL_TRAINING))
+    rows = []
+    for seed in args.seeds:
+        for name, factory, model, training in profiles:
+            started = time.perf_counter()
+            row = run_profile(name, factory, model, training, seed, out)
+            row["wall_seconds"] = time.perf_counter() - started
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    (out / "results.json").write_text(json.dumps(rows, indent=2))
+    lines = ["| profile | params | test MCC | test ROC-AUC | test weighted F1 | k-mer LR MCC | train s | s to valid F1 ≥ 0.79 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, *_ in profiles:
+        mine = [r for r in rows if r["profile"] == name]
+        lines.append(f"| {name} | {mine[0]['parameters']:,} | {mean_sd([r['test_mcc'] for r in mine])} | "
+                     f"{mean_sd([r['test_roc_auc'] for r in mine])} | {mean_sd([r['test_f1'] for r in mine])} | "
+                     f"{mean_sd([r['kmer_baseline_mcc'] for r in mine])} | {mean_sd([r['train_seconds'] for r in mine])} | "
+                     f"{mean_sd([r['seconds_to_f1_079'] for r in mine])} |")
+    table = "\n".join(lines)
+    (out / "results.md").write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
