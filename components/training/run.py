@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.errors import InputError
+from components.model_io import MODEL_METADATA
 from components.storage import exists, is_remote
 from components.tokenisers.common import BOS, EOS, PAD, as_pretrained_tokenizer, load_sequence_tokenizer
 from components.training.baselines import fit_baselines
@@ -32,7 +33,6 @@ HISTORY_FILE = "history.csv"
 PREDICTIONS_FILE = "test_predictions.csv"
 REPORT_FILE = "report.html"
 CHECKPOINT_DIR = "checkpoints"
-MODEL_METADATA = "genomenlp.json"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,73 @@
+"""Reading a trained model folder (``train``'s ``model_files/``), and resolving model references.
+
+A reference is a folder path, or ``SCHEME:REST`` for a scheme some outer layer registered (the
+ZenML layer registers ``registry:NAME[@VERSION|@STAGE]``); this module itself knows only folders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.errors import InputError
+from components.tokenisers.common import SequenceTokenizer, sequence_tokenizer_from_json
+
+MODEL_METADATA = "genomenlp.json"
+# Scheme → function turning the rest of a reference into a local model folder.
+MODEL_RESOLVERS: dict[str, Callable[[str], str]] = {}
+
+
+@dataclass
+class LoadedModel:
+    """A classifier with everything needed to use it.
+
+    Attributes:
+        model: The ``*ForSequenceClassification`` module (eval mode, on the CPU).
+        tokenizer: The tokeniser it was trained with (k-mer stride restored).
+        label_names: Class names by label id.
+        metadata: ``genomenlp.json``: tokeniser, model and training settings.
+        path: The folder it came from.
+    """
+
+    model: object
+    tokenizer: SequenceTokenizer
+    label_names: list[str]
+    metadata: dict
+    path: str
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input the model takes, in tokens (``<s>`` and ``</s>`` included)."""
+        return int(self.model.config.max_position_embeddings)
+
+
+def resolve_model_path(reference: str) -> str:
+    """A local model folder for a reference (folder path or ``scheme:…`` with a registered resolver)."""
+    scheme, separator, rest = str(reference).partition(":")
+    if separator and scheme in MODEL_RESOLVERS:
+        return MODEL_RESOLVERS[scheme](rest)
+    if separator and scheme == "registry":
+        raise InputError(reference, "registry references need the ZenML layer (use the installed command)")
+    return str(reference)
+
+
+def load_model(reference: str) -> LoadedModel:
+    """Load a model folder written by ``train``/``sweep`` (safetensors only, never pickle)."""
+    path = Path(resolve_model_path(reference))
+    if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
+        raise InputError(str(reference), "not a model folder: expected config.json and model.safetensors "
+                         "(train writes them to OUT/model_files)")
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
+    model.eval()
+    metadata = json.loads((path / MODEL_METADATA).read_text()) if (path / MODEL_METADATA).exists() else {}
+    stride = (metadata.get("tokenizer") or {}).get("stride", 1)
+    tokenizer = sequence_tokenizer_from_json((path / "tokenizer.json").read_text(), str(path / "tokenizer.json"), stride)
+    names = metadata.get("label_names") or [model.config.id2label[i] for i in range(model.config.num_labels)]
+    return LoadedModel(model, tokenizer, list(names), metadata, str(path))
