@@ -9,9 +9,21 @@ class Artifacts(StrEnum):
     TOKENIZER_JSON = "tokenizer_json"
     DATASET_DIR = "dataset_dir"
     DATASET_MANIFEST = "dataset_manifest"
+    BEST_HYPERPARAMETERS = "best_hyperparameters"
+    SWEEP_TRIALS = "sweep_trials"
+    MODEL_DIR = "model_dir"
+    TRAINING_METRICS = "training_metrics"
+    CV_METRICS = "cv_metrics"
 
 
 class Pipelines(StrEnum):
     """Pipeline names as ZenML records them."""
 
     DATASET = "dataset_pipeline"
+    TRAINING = "training_pipeline"
+
+
+class Models(StrEnum):
+    """Model names in the model registry."""
+
+    GENOMIC_BERT = "genomic_bert"

@@ -16,20 +16,21 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, commands: dict | None = None) -> int:
     """Dispatch ``genomenlp SUBCOMMAND …`` to the stage command of that name."""
+    commands = COMMANDS if commands is None else commands
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        width = max(map(len, COMMANDS)) + 2
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        width = max(map(len, commands)) + 2
         print("usage: genomenlp SUBCOMMAND [options]   (genomenlp SUBCOMMAND --help for each)\n")
         print("sub-commands:")
-        for name, (_, summary) in COMMANDS.items():
+        for name, (_, summary) in commands.items():
             print(f"  {name.ljust(width)}{summary}")
         if argv and argv[0] not in ("-h", "--help"):
             print(f"\ngenomenlp: error: unknown sub-command {argv[0]!r}", file=sys.stderr)
             return 2
         return 0
-    entry, _ = COMMANDS[argv[0]]
+    entry, _ = commands[argv[0]]
     return entry(argv[1:])
 
 

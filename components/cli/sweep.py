@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from components.cli.common import HelpFormatter, add_config_arguments, run_command
-from components.cli.train import add_data_arguments
+from components.cli.train import ModelRegistrar, add_data_arguments, add_register_arguments, register_if_asked
 from components.search.local import BEST_FILE, TRIALS_FILE, run_sweep
 from components.search.spec import load_sweep
 from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
@@ -37,12 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-d", "--device", choices=["auto", "cpu", "cuda"], default=argparse.SUPPRESS,
                         help="where to train (default: auto)")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    add_register_arguments(parser)
     add_config_arguments(parser, TrainConfig, skip=("device",))
     add_config_arguments(parser, ModelConfig)
     return parser
 
 
-def _body(argv: list[str] | None) -> int:
+def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
     spec = load_sweep(args.sweep_config)
@@ -55,12 +57,13 @@ def _body(argv: list[str] | None) -> int:
     print(f"{len(result['trials'])} trials ({failed} failed, {pruned} pruned): {args.output_dir}/{TRIALS_FILE}")
     print(f"Best run trial_{result['best_trial']:04d} with {result['metric']}={result['best_value']:.4f}")
     print(f"hyperparameters: {args.output_dir}/{BEST_FILE}  model: {args.output_dir}/{MODEL_DIR}")
+    register_if_asked(args, registrar, Path(args.output_dir) / MODEL_DIR, result["summary"])
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``sweep``."""
-    return run_command(_body, argv, "sweep")
+def main(argv: list[str] | None = None, registrar: ModelRegistrar | None = None) -> int:
+    """Entry point of ``sweep`` (the installed command passes a registrar)."""
+    return run_command(lambda args: _body(args, registrar), argv, "sweep")
 
 
 if __name__ == "__main__":

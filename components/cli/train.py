@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from components.cli.common import HelpFormatter, add_config_arguments, run_command
 from components.training.config import (
@@ -18,6 +20,29 @@ from components.training.data import FORMATS
 from components.training.run import METRICS_FILE, MODEL_DIR, REPORT_FILE, TrainingData, train_classifier
 
 TRIAL_FLAGS = ("learning_rate", "per_device_train_batch_size", "num_train_epochs", "weight_decay", "seed")
+
+
+# Called with (model folder, metrics summary, registry name) after a successful run, when the
+# ZenML layer is loaded (see pipelines/commands.py); plain components usage registers nothing.
+ModelRegistrar = Callable[[Path, dict, str], int]
+
+
+def add_register_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--register NAME`` / ``--no_register``: record the model in the model registry."""
+    parser.add_argument("--register", default="genomic_bert", metavar="NAME",
+                        help="register the model as a new version of NAME in ZenML's model registry (default: genomic_bert)")
+    parser.add_argument("--no_register", action="store_true", help="do not register the model")
+
+
+def register_if_asked(args: argparse.Namespace, registrar: ModelRegistrar | None, model_dir: Path, summary: dict) -> None:
+    """Register the run's model unless ``--no_register``; say where it went."""
+    if args.no_register:
+        return
+    if registrar is None:
+        print("model not registered: run the installed command (with ZenML) to register it")
+        return
+    version = registrar(model_dir, summary, args.register)
+    print(f"registered as registry:{args.register}@{version}")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, with_tokeniser: bool = True) -> None:
@@ -52,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to train (default: auto = CUDA when present)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in OUT")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    add_register_arguments(parser)
     add_config_arguments(parser, TrainConfig, skip=("device",))
     add_config_arguments(parser, ModelConfig)
     return parser
@@ -67,7 +93,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
             training_config_from_mapping(values, source, train_flags))
 
 
-def _body(argv: list[str] | None) -> int:
+def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
     data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid)
@@ -77,12 +103,13 @@ def _body(argv: list[str] | None) -> int:
     print(f"test: MCC {summary['test_mcc']:.3f}  ROC-AUC {summary['test_roc_auc']:.3f}  F1 {summary['test_f1']:.3f} "
           f"(epoch {summary['best_epoch']} chosen on valid); {flag} the k-mer baseline")
     print(f"model: {args.output_dir}/{MODEL_DIR}  metrics: {args.output_dir}/{METRICS_FILE}  report: {args.output_dir}/{REPORT_FILE}")
+    register_if_asked(args, registrar, Path(args.output_dir) / MODEL_DIR, summary)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``train``."""
-    return run_command(_body, argv, "train")
+def main(argv: list[str] | None = None, registrar: ModelRegistrar | None = None) -> int:
+    """Entry point of ``train`` (the installed command passes a registrar)."""
+    return run_command(lambda args: _body(args, registrar), argv, "train")
 
 
 if __name__ == "__main__":

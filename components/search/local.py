@@ -17,7 +17,9 @@ from components.errors import InputError
 from components.search.spec import Distribution, Method, SweepSpec, split_settings
 from components.training.config import ModelConfig, TrainConfig
 from components.training.loop import TrainingDiverged
-from components.training.run import METRICS_FILE, MODEL_DIR, TrainingData, train_classifier
+from components.training.baselines import fit_baselines
+from components.training.report import beats_baseline
+from components.training.run import METRICS_FILE, MODEL_DIR, TrainingData, load_training_data, train_classifier
 
 STUDY_FILE = "study.db"
 TRIALS_FILE = "trials.csv"
@@ -130,7 +132,18 @@ def run_sweep(
     remaining = max(0, trials - len(finished))
     if remaining:
         study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged,))
-    return _publish(study, spec, out, metric)
+    result = _publish(study, spec, out, metric)
+    _add_baselines(result["summary"], load_training_data(data), base_training.seed)
+    (out / METRICS_FILE).write_text(json.dumps(result["summary"], indent=2))
+    return result
+
+
+def _add_baselines(summary: dict, loaded, seed: int) -> None:
+    """Trials skip the baselines; the best model gets them, so it can be compared and promoted."""
+    train, test = loaded.splits["train"], loaded.splits["test"]
+    if train.features and test.features:
+        summary["baselines"] = fit_baselines(train.features, train.labels, test.features, test.labels, seed)
+        summary["beats_kmer_baseline"] = beats_baseline(summary, summary["baselines"])
 
 
 def _publish(study, spec: SweepSpec, out: Path, metric: str) -> dict:
@@ -159,4 +172,5 @@ def _publish(study, spec: SweepSpec, out: Path, metric: str) -> dict:
     shutil.copy(best_dir / METRICS_FILE, out / METRICS_FILE)
     logging.getLogger(__name__).info("best trial %s", best.number)
     return {"best_trial": best.number, "best_value": best.value, "metric": spec.metric.name,
-            "hyperparameters": hyperparameters, "trials": rows}
+            "hyperparameters": hyperparameters, "trials": rows,
+            "summary": json.loads((out / METRICS_FILE).read_text())}

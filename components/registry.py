@@ -1,0 +1,73 @@
+"""Model registry rules that need no registry: reference parsing and the promotion decision.
+
+The ZenML layer stores versions and stages; what counts as a reference and which version
+deserves ``production`` is decided here, as plain functions with unit tests.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from components.errors import InputError
+
+PRODUCTION = "production"
+STAGES = ("staging", "production", "latest", "archived")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class RegistryReference:
+    """``NAME``, ``NAME@VERSION`` or ``NAME@STAGE`` (after the ``registry:`` prefix).
+
+    Attributes:
+        name: The registered model.
+        version: A version number or stage; ``None`` means the latest version.
+    """
+
+    name: str
+    version: str | None = None
+
+
+def parse_reference(text: str) -> RegistryReference:
+    """Parse the part of ``registry:NAME[@VERSION|@STAGE]`` after the colon."""
+    name, _, version = text.partition("@")
+    if not _NAME.match(name):
+        raise InputError(f"registry:{text}", "model name must be letters, digits, '_', '.' or '-'")
+    if version and not (version.isdigit() or version in STAGES):
+        raise InputError(f"registry:{text}", f"version must be a number or one of {', '.join(STAGES)}")
+    return RegistryReference(name, version or None)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A registered version as the promotion rule sees it.
+
+    Attributes:
+        version: Version number.
+        score: Cross-validated MCC (mean over folds) when known, else test MCC.
+        baseline: The k-mer baseline's MCC on the same data, when known.
+    """
+
+    version: int
+    score: float | None
+    baseline: float | None
+
+
+def choose_production(candidates: list[Candidate], current: int | None = None, margin: float = 0.0) -> int | None:
+    """The version that should hold ``production``, or ``None`` when no version qualifies.
+
+    A version qualifies when its score is known and beats its k-mer baseline by more than
+    ``margin`` (a version without a known baseline never qualifies: it has shown nothing). The best
+    qualifying score wins, the newer version on ties; the current production version keeps its
+    stage unless another qualifying version scores strictly higher.
+    """
+    qualifying = [c for c in candidates if c.score is not None and c.baseline is not None
+                  and c.score > c.baseline + margin]
+    if not qualifying:
+        return None
+    best = max(qualifying, key=lambda c: (c.score, c.version))
+    holder = next((c for c in qualifying if c.version == current), None)
+    if holder is not None and holder.score >= best.score:
+        return holder.version
+    return best.version

@@ -1,0 +1,108 @@
+"""ZenML's model control plane as the registry of record: register, promote, resolve.
+
+Decisions (what a reference means, which version deserves ``production``) live in
+``components/registry.py``; this module only talks to ZenML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.errors import InputError
+from components.names import Artifacts, Models
+from components.registry import PRODUCTION, Candidate, choose_production, parse_reference
+
+# Metadata keys that feed the promotion rule.
+CV_SCORE = "cv_test_mcc_mean"
+TEST_SCORE = "test_mcc"
+BASELINE_SCORE = "kmer_baseline_test_mcc"
+
+
+def registry_metadata(summary: dict, cv_result: dict | None = None, extra: dict | None = None) -> dict:
+    """Flat metadata for a model version: scalar metrics, baselines, label names, CV means."""
+    metadata = {key: value for key, value in summary.items() if isinstance(value, (int, float)) and key != "parameters"}
+    metadata["parameters"] = summary.get("parameters")
+    metadata["label_names"] = summary.get("label_names")
+    baselines = summary.get("baselines") or {}
+    if "kmer_1_4" in baselines:
+        metadata[BASELINE_SCORE] = baselines["kmer_1_4"]["test_mcc"]
+    if "gc_content" in baselines:
+        metadata["gc_baseline_test_mcc"] = baselines["gc_content"]["test_mcc"]
+    if cv_result:
+        for key, figures in cv_result["summary"].items():
+            metadata[f"cv_{key}_mean"] = figures["mean"]
+            metadata[f"cv_{key}_sd"] = figures["sd"]
+    metadata.update(extra or {})
+    return {key: value for key, value in metadata.items() if value is not None}
+
+
+def register_model_folder(model_dir: str | Path, metadata: dict, name: str = Models.GENOMIC_BERT,
+                          description: str = "") -> int:
+    """Create a new version of ``name`` holding the model folder and its metadata; return its number."""
+    from zenml import Model, link_artifact_to_model, log_metadata, save_artifact
+    from zenml.client import Client
+    from zenml.enums import ArtifactType
+
+    client = Client()
+    try:
+        client.get_model(name)
+    except KeyError:
+        client.create_model(name=name, description="genomicBERT sequence classifiers")
+    version = client.create_model_version(model_name_or_id=name, description=description or None)
+    artifact = save_artifact(data=Path(model_dir), name=Artifacts.MODEL_DIR, artifact_type=ArtifactType.MODEL)
+    link_artifact_to_model(artifact_version=artifact, model=Model(name=name, version=version.number))
+    log_metadata(metadata=metadata, model_name=name, model_version=str(version.number))
+    return version.number
+
+
+def _candidates(name: str) -> tuple[list[Candidate], int | None]:
+    from zenml.client import Client
+
+    candidates, current = [], None
+    for version in Client().list_model_versions(model=name, size=1000):
+        metadata = version.run_metadata
+        score = metadata.get(CV_SCORE, metadata.get(TEST_SCORE))
+        candidates.append(Candidate(version.number, score, metadata.get(BASELINE_SCORE)))
+        if version.stage == PRODUCTION:
+            current = version.number
+    return candidates, current
+
+
+def promote_best(name: str = Models.GENOMIC_BERT, margin: float = 0.0) -> int | None:
+    """Give ``production`` to the version the promotion rule picks; return it (``None``: none qualifies)."""
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    candidates, current = _candidates(name)
+    chosen = choose_production(candidates, current, margin)
+    if chosen is not None and chosen != current:
+        Client().get_model_version(name, chosen).set_stage(ModelStages.PRODUCTION, force=True)
+    return chosen
+
+
+def resolve_registry_reference(text: str) -> str:
+    """A local copy of the model folder that ``registry:NAME[@VERSION|@STAGE]`` names."""
+    from zenml.client import Client
+
+    reference = parse_reference(text)
+    client = Client()
+    try:
+        if reference.version is None:
+            version = client.get_model_version(reference.name)
+        elif reference.version.isdigit():
+            version = client.get_model_version(reference.name, int(reference.version))
+        else:
+            version = client.get_model_version(reference.name, reference.version)
+    except KeyError:
+        raise InputError(f"registry:{text}", "no such model version in the registry") from None
+    artifact = version.get_artifact(Artifacts.MODEL_DIR)
+    if artifact is None:
+        raise InputError(f"registry:{text}", f"version {version.number} holds no {Artifacts.MODEL_DIR} artifact")
+    return str(artifact.load())
+
+
+def install_registry_resolver() -> None:
+    """Let every command that takes a model accept ``registry:…`` references."""
+    from components.model_io import MODEL_RESOLVERS
+
+    MODEL_RESOLVERS["registry"] = resolve_registry_reference
