@@ -38,6 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-d", "--device", choices=["auto", "cpu", "cuda"], default=argparse.SUPPRESS,
                         help="where to train (default: auto)")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--backend", choices=["local", "katib"], default="local",
+                        help="local: Optuna here (default); katib: an Experiment on the cluster (TRAIN, TOKENISER, "
+                             "-t, -v as the trial pods see them, usually s3://)")
+    parser.add_argument("--dry_run", "--dry-run", action="store_true",
+                        help="with --backend katib: only write the Experiment YAML")
+    parser.add_argument("--katib_config", metavar="YAML",
+                        help="KatibConfig fields: namespace, image, gpus, node_selector, tolerations, budgets, timeout_s")
+    parser.add_argument("--experiment_yaml", metavar="PATH", help="where to write the Experiment (default: OUT/experiment.yaml)")
+    parser.add_argument("--katib_host", metavar="URL", help="Kubernetes API server URL instead of the kubeconfig")
+    parser.add_argument("--keep_experiment", action="store_true", help="leave the Experiment on the cluster afterwards")
     add_register_arguments(parser)
     add_config_arguments(parser, TrainConfig, skip=("device",))
     add_config_arguments(parser, ModelConfig)
@@ -46,8 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.dry_run and args.backend != "katib":
+        parser.error("--dry_run only applies with --backend katib")
     spec = load_sweep(args.sweep_config)
+    if args.backend == "katib":
+        from components.katib.cli_support import katib_sweep
+
+        fixed = {n: getattr(args, n) for n in (*TrainConfig.model_fields, *ModelConfig.model_fields)
+                 if hasattr(args, n) and n != "device"}
+        return katib_sweep(spec, katib_config=args.katib_config, train=args.train, file_format=args.format,
+                           tokeniser=args.tokeniser_path, test=args.test, valid=args.valid, trials=args.sweep_count,
+                           output_dir=args.output_dir, fixed=fixed, dry_run=args.dry_run,
+                           experiment_yaml=args.experiment_yaml, host=args.katib_host, keep=args.keep_experiment)
     model = model_config_from_mapping({}, "flags", {n: getattr(args, n) for n in ModelConfig.model_fields if hasattr(args, n)})
     training = training_config_from_mapping({}, "flags", {n: getattr(args, n) for n in TrainConfig.model_fields if hasattr(args, n)})
     data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid)

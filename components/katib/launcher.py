@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from components.errors import InputError
 from components.katib.config import KatibConfig
 from components.katib.experiment import build_experiment, searched_parameters
 from components.search.spec import ALIASES, SweepSpec
@@ -78,9 +79,15 @@ def make_client(namespace: str, host: str | None = None, kubeconfig: str | None 
     from kubeflow.katib import KatibClient
     from kubernetes import client as k8s
 
+    from kubernetes.config.config_exception import ConfigException
+
     if host:
         return KatibClient(client_configuration=k8s.Configuration(host=host), namespace=namespace)
-    return KatibClient(config_file=kubeconfig, context=context, namespace=namespace)
+    try:
+        return KatibClient(config_file=kubeconfig, context=context, namespace=namespace)
+    except ConfigException as error:
+        raise InputError(kubeconfig or "~/.kube/config", f"no usable kubeconfig ({error}); "
+                         "point --katib_host at the API server or use --dry_run") from None
 
 
 def submit(katib, experiment, unique: bool = True) -> str:

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from components.errors import InputError
-from components.search.spec import Distribution, Method, SweepSpec, split_settings
+from components.search.spec import ALIASES, Distribution, Method, SweepSpec, split_settings
 from components.training.config import ModelConfig, TrainConfig
 from components.training.loop import TrainingDiverged
 from components.training.baselines import fit_baselines
@@ -57,6 +57,13 @@ def _max_epochs(spec: SweepSpec, default: int) -> int:
     return int(max(epochs.values or [epochs.value if epochs.value is not None else epochs.max]))
 
 
+def _integer_field(name: str) -> bool:
+    """Whether a sweep parameter sets a whole-number setting (batch size, epochs, layers)."""
+    field = ALIASES.get(name, name)
+    info = TrainConfig.model_fields.get(field) or ModelConfig.model_fields.get(field)
+    return info is not None and info.annotation is int
+
+
 def sample(trial, spec: SweepSpec) -> dict:
     """Draw one value per parameter (sweep names kept)."""
     values = {}
@@ -65,8 +72,9 @@ def sample(trial, spec: SweepSpec) -> dict:
             values[name] = parameter.value
         elif parameter.values is not None:
             values[name] = trial.suggest_categorical(name, parameter.values)
-        elif parameter.is_integer:
-            values[name] = trial.suggest_int(name, int(parameter.min), int(parameter.max))
+        elif parameter.is_integer or _integer_field(name):
+            values[name] = trial.suggest_int(name, int(parameter.min), int(parameter.max),
+                                             log=parameter.distribution is Distribution.LOG_UNIFORM_VALUES)
         else:
             values[name] = trial.suggest_float(
                 name, parameter.min, parameter.max,

@@ -78,10 +78,17 @@ class LoadedData:
 
 
 def print_metric_lines(epoch: int, row: dict) -> None:
-    """One ``name=value`` line per figure (Katib's stdout collector reads these)."""
+    """One ``TIMESTAMP name=value`` line per figure.
+
+    Katib's stdout collector reads these; the RFC 3339 timestamp lets it order the epochs for
+    early stopping.
+    """
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for name, value in row.items():
-        if name != "epoch":
-            print(f"{name}={value:.6g}", flush=True)
+        if name not in ("epoch", "epoch_seconds"):
+            print(f"{stamp} {name}={value:.6g}", flush=True)
 
 
 def load_training_data(data: TrainingData) -> LoadedData:

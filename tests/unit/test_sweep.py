@@ -91,3 +91,21 @@ def test_sweep_command_runs_the_tutorial_file(tiny_dataset, tmp_path, capsys):
     assert sweep.main(args) == 0
     assert "Best run trial_" in capsys.readouterr().out
     assert json.loads((out / "hyperparams.json").read_text())["per_device_train_batch_size"] in (5, 10, 15)
+
+
+def test_sweep_command_katib_dry_run_writes_the_experiment(tmp_path, capsys):
+    import yaml
+
+    out = tmp_path / "katib"
+    args = ["s3://bucket/data/train.parquet", "parquet", "s3://bucket/data/tokenizer.json", "-w", TUTORIAL_SWEEP,
+            "-n", "6", "--backend", "katib", "--dry_run", "-o", str(out)]
+    assert sweep.main(args) == 0
+    experiment = yaml.safe_load((out / "experiment.yaml").read_text())
+    assert experiment["kind"] == "Experiment"
+    assert experiment["spec"]["objective"]["objectiveMetricName"] == "eval_f1"
+    assert experiment["spec"]["maxTrialCount"] == 6
+    local_dry_run = [a for a in args if a not in ("--backend", "katib")]
+    with pytest.raises(SystemExit):  # --dry_run without --backend katib is a usage error
+        sweep.main(local_dry_run)
+    no_cluster = [a for a in args if a != "--dry_run"] + ["--experiment_yaml", str(tmp_path / "e.yaml")]
+    assert sweep.main(no_cluster) == 2  # no kubeconfig here: one line, not a traceback
