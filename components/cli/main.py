@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from components.cli import create_dataset, cross_validate, kmerise, sweep, tokenise, train
+from components.cli import create_dataset, cross_validate, fit_powerlaw, kmerise, sweep, tokenise, train
 
 COMMANDS = {
     "tokenise": (tokenise.main, "learn a Unigram tokeniser (tokenise_bio)"),
@@ -13,6 +13,7 @@ COMMANDS = {
     "train": (train.main, "train a genomicBERT classifier (train)"),
     "sweep": (sweep.main, "hyperparameter search (sweep)"),
     "cross-validate": (cross_validate.main, "k-fold cross-validation (cross_validate)"),
+    "fit-powerlaw": (fit_powerlaw.main, "compare models by their weight spectra (fit_powerlaw)"),
 }
 
 
