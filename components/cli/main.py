@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from components.cli import create_dataset, cross_validate, fit_powerlaw, kmerise, sweep, tokenise, train
+from components.cli import create_dataset, cross_validate, fit_powerlaw, interpret, kmerise, predict, sweep, tokenise, train
 
 COMMANDS = {
     "tokenise": (tokenise.main, "learn a Unigram tokeniser (tokenise_bio)"),
@@ -14,6 +14,8 @@ COMMANDS = {
     "sweep": (sweep.main, "hyperparameter search (sweep)"),
     "cross-validate": (cross_validate.main, "k-fold cross-validation (cross_validate)"),
     "fit-powerlaw": (fit_powerlaw.main, "compare models by their weight spectra (fit_powerlaw)"),
+    "predict": (predict.main, "classify sequences (predict)"),
+    "interpret": (interpret.main, "Integrated Gradients attributions (interpret)"),
 }
 
 

@@ -1,0 +1,129 @@
+"""Seconds per sequence of Layer Integrated Gradients: batched (``interpret``) vs one sequence at a time.
+
+One sequence at a time with 50 steps in one pass is the original toolkit's method (one Captum
+call per sequence). Both runs use the same randomly initialised default-size model
+(``ModelConfig()``), the same k=3 k-mer tokeniser, the same bundled promoter sequences and the
+same attribution code, so the ratio isolates batching. Scores of the two runs are compared too:
+batching must not change them.
+
+Prints a JSON object and a Markdown table row; ``--out`` also writes the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from components.inference.attribution import attribute_windows, default_tokens_per_pass  # noqa: E402
+from components.inference.windows import special_ids  # noqa: E402
+from components.tokenisers import build_kmer_tokenizer  # noqa: E402
+from components.tokenisers.common import BOS, EOS, PAD  # noqa: E402
+from components.training.config import Device, ModelConfig  # noqa: E402
+from components.training.loop import choose_device  # noqa: E402
+from components.training.model import build_classifier  # noqa: E402
+
+DATA = ROOT / "data" / "ecoli_promoter" / "promoter.fasta.gz"
+
+
+def read_sequences(count: int) -> list[str]:
+    """The first ``count`` bundled promoter sequences."""
+    sequences = []
+    with gzip.open(DATA, "rt") as handle:
+        for line in handle:
+            if not line.startswith(">"):
+                sequences.append(line.strip().upper())
+                if len(sequences) == count:
+                    break
+    return sequences
+
+
+def main() -> None:
+    """Run both methods and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequences", type=int, default=64, help="sequences attributed by the batched run")
+    parser.add_argument("--one_at_a_time", type=int, default=16,
+                        help="sequences attributed one at a time (a subset: the slow side)")
+    parser.add_argument("--n_steps", type=int, default=50)
+    parser.add_argument("--batch_size", type=int, default=32, help="sequences per Captum call when batched")
+    parser.add_argument("--tokens_per_pass", type=int, default=None, help="default: by device")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--device", choices=[d.value for d in Device], default="auto")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = choose_device(Device(args.device))
+    tokenizer = build_kmer_tokenizer(3)
+    vocab = tokenizer.tokenizer.get_vocab()
+    torch.manual_seed(0)
+    model = build_classifier(ModelConfig(), len(vocab), ["promoter", "other"], {t: vocab[t] for t in (BOS, EOS, PAD)})
+    model.to(device).eval()
+    special = special_ids(tokenizer)
+    sequences = read_sequences(args.sequences)
+    windows = [encoding.ids for encoding in tokenizer.encode_batch(sequences, model.config.max_position_embeddings)]
+    with torch.no_grad():
+        ids = torch.tensor(windows[:1], device=device)
+        target = int(model(input_ids=ids).logits.argmax())
+    targets = [target] * len(windows)
+    # Warm-up: first calls pay for lazy initialisation (kernels, allocator) that neither run should.
+    attribute_windows(model, windows[:2], targets[:2], special, args.n_steps, batch_size=2, device=device)
+
+    def timed(call):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        result = call()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return result, time.perf_counter() - started
+
+    single_count = min(args.one_at_a_time, len(windows))
+    # One Captum call per sequence, all its steps in one pass: the original's way.
+    single, single_seconds = timed(lambda: [
+        attribute_windows(model, [window], [target], special, args.n_steps, batch_size=1,
+                          tokens_per_pass=args.n_steps * len(window), device=device)[0]
+        for window in windows[:single_count]
+    ])
+    batched, batched_seconds = timed(lambda: attribute_windows(
+        model, windows, targets, special, args.n_steps, args.batch_size, args.tokens_per_pass, device))
+    per_single = single_seconds / single_count
+    per_batched = batched_seconds / len(windows)
+    difference = max(float(np.abs(a.scores - b.scores).max()) for a, b in zip(single, batched, strict=False))
+    figures = {
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "torch_threads": torch.get_num_threads(),
+        "model": ModelConfig().model_dump(mode="json"),
+        "tokens_per_window": len(windows[0]),
+        "n_steps": args.n_steps,
+        "sequences_batched": len(windows),
+        "sequences_one_at_a_time": single_count,
+        "batch_size": args.batch_size,
+        "tokens_per_pass": args.tokens_per_pass or default_tokens_per_pass(device),
+        "seconds_per_sequence_one_at_a_time": round(per_single, 5),
+        "seconds_per_sequence_batched": round(per_batched, 5),
+        "speedup": round(per_single / per_batched, 2),
+        "max_abs_delta_batched": max(abs(item.delta) for item in batched),
+        "max_score_difference": difference,
+    }
+    print(json.dumps(figures, indent=2))
+    print("\n| device | threads | steps | one at a time (s/seq) | batched (s/seq) | speed-up |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {figures['device']} | {figures['torch_threads']} | {args.n_steps} | {per_single:.4f} | "
+          f"{per_batched:.4f} | {figures['speedup']}× |")
+    if args.out:
+        Path(args.out).write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
