@@ -10,7 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from components.cli import cross_validate as cross_validate_command
+from components.cli import fit_powerlaw as fit_powerlaw_command
+from components.cli import interpret as interpret_command
 from components.cli import main as umbrella
+from components.cli import predict as predict_command
 from components.cli import sweep as sweep_command
 from components.cli import train as train_command
 
@@ -42,12 +46,29 @@ def sweep(argv: list[str] | None = None) -> int:
     return _with_registry(lambda args: sweep_command.main(args, registrar=_register))(argv)
 
 
+def _registry_metrics(reference: str) -> dict | None:
+    from pipelines.registry import registered_metrics
+
+    return registered_metrics(reference)
+
+
+def fit_powerlaw(argv: list[str] | None = None) -> int:
+    """``fit_powerlaw``, taking registry references and their registered metrics."""
+    return _with_registry(lambda args: fit_powerlaw_command.main(args, metrics_lookup=_registry_metrics))(argv)
+
+
+predict = _with_registry(predict_command.main)
+interpret = _with_registry(interpret_command.main)
+cross_validate = _with_registry(cross_validate_command.main)
+
+_INSTALLED = {"train": train, "sweep": sweep, "fit-powerlaw": fit_powerlaw, "predict": predict,
+              "interpret": interpret, "cross-validate": cross_validate}
+
+
 def genomenlp(argv: list[str] | None = None) -> int:
     """``genomenlp SUBCOMMAND``: the umbrella command with the registry plugged in."""
-    commands = dict(umbrella.COMMANDS)
-    commands["train"] = (train, commands["train"][1])
-    commands["sweep"] = (sweep, commands["sweep"][1])
-    return _with_registry(lambda args: umbrella.main(args, commands))(argv)
+    commands = {name: (_INSTALLED.get(name, entry), summary) for name, (entry, summary) in umbrella.COMMANDS.items()}
+    return umbrella.main(argv, commands)
 
 
 if __name__ == "__main__":

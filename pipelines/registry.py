@@ -101,6 +101,20 @@ def resolve_registry_reference(text: str) -> str:
     return str(artifact.load())
 
 
+def registered_metrics(reference: str) -> dict | None:
+    """The metrics recorded with a ``registry:…`` version (``None`` for a folder reference)."""
+    scheme, _, rest = str(reference).partition(":")
+    if scheme != "registry":
+        return None
+    from zenml.client import Client
+
+    parsed = parse_reference(rest)
+    version = parsed.version
+    key = int(version) if version and version.isdigit() else version
+    metadata = (Client().get_model_version(parsed.name, key) if key else Client().get_model_version(parsed.name)).run_metadata
+    return {name: metadata[name] for name in ("test_mcc", "test_roc_auc", "test_f1") if name in metadata}
+
+
 def install_registry_resolver() -> None:
     """Let every command that takes a model accept ``registry:…`` references."""
     from components.model_io import MODEL_RESOLVERS
