@@ -11,6 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from components.fasta import Alphabet
 
+# Training and search settings live beside their code; re-exported so that pipelines, which import
+# only configs, names and steps, take every typed setting from this module.
+from components.search.spec import SweepSpec  # noqa: F401
+from components.training.config import ModelConfig, TrainConfig  # noqa: F401
+
 
 class _Config(BaseModel):
     # Unknown keys are mistakes (a misspelt YAML key would otherwise be silently ignored).

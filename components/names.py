@@ -14,6 +14,7 @@ class Artifacts(StrEnum):
     MODEL_DIR = "model_dir"
     TRAINING_METRICS = "training_metrics"
     CV_METRICS = "cv_metrics"
+    PRODUCTION_VERSION = "production_version"
 
 
 class Pipelines(StrEnum):

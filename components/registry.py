@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from components.errors import InputError
 
 PRODUCTION = "production"
+# Metadata keys of a model version that feed the promotion rule.
+CV_SCORE = "cv_test_mcc_mean"
+TEST_SCORE = "test_mcc"
+BASELINE_SCORE = "kmer_1_4_test_mcc"
 STAGES = ("staging", "production", "latest", "archived")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -71,3 +75,24 @@ def choose_production(candidates: list[Candidate], current: int | None = None, m
     if holder is not None and holder.score >= best.score:
         return holder.version
     return best.version
+
+
+def version_metadata(summary: dict, cv_result: dict | None = None) -> dict:
+    """Flat scalar metadata of a model version: metrics, baselines (``kmer_1_4_test_mcc``), CV means.
+
+    Args:
+        summary: A training run's ``metrics.json`` content.
+        cv_result: A cross-validation's ``cv_metrics.json`` content, when there is one.
+    """
+    baselines = {f"{name}_{key}": value for name, figures in (summary.get("baselines") or {}).items()
+                 for key, value in figures.items()}
+    flat = {key: value for key, value in {**summary, **baselines}.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)}
+    if cv_result:
+        flat.update(cv_metadata(cv_result))
+    return flat
+
+
+def cv_metadata(cv_result: dict) -> dict:
+    """``cv_<metric>_mean`` and ``cv_<metric>_sd`` of a cross-validation."""
+    return {f"cv_{name}_{stat}": value for name, figures in cv_result["summary"].items() for stat, value in figures.items()}

@@ -51,12 +51,60 @@ def _report_dataset(run) -> None:
     print(f"ZenML run: {run.name} (stored copy of the folder: {stored})")
 
 
+def _step_folder(run, step: str) -> Path:
+    """The user-facing folder a step of ``run`` wrote (its ``output_dir`` parameter)."""
+    return Path(run.steps[step].config.parameters["output_dir"]).resolve()
+
+
+# Figures shown for the model and its 1–4-mer baseline, with their display names.
+SHOWN_METRICS = {"test_mcc": "MCC", "test_roc_auc": "ROC-AUC", "test_f1": "F1"}
+
+
+def _report_training(run) -> None:
+    from components.search.local import BEST_FILE
+    from components.training.cross_validation import CV_METRICS_FILE
+    from components.training.run import MODEL_DIR, REPORT_FILE
+
+    best = _output(run, Artifacts.BEST_HYPERPARAMETERS).load()
+    metrics = _output(run, Artifacts.TRAINING_METRICS).load()
+    summary = _output(run, Artifacts.CV_METRICS).load()["summary"]
+    baseline = metrics["baselines"].get("kmer_1_4", {})
+    train_dir = _step_folder(run, "train_classifier")
+    settings = ", ".join(f"{key}={value}" for key, value in best.items())
+    print(f"Sweep: best {settings} ({_step_folder(run, 'sweep_hyperparameters') / BEST_FILE})")
+    print(f"Model: {train_dir / MODEL_DIR}")
+    print(f"Report: {train_dir / REPORT_FILE}")
+    print("Test split (1–4-mer baseline in brackets):")
+    for key, label in SHOWN_METRICS.items():
+        beside = f"   ({baseline[key]:.3f})" if key in baseline else ""
+        print(f"  {label:8} {metrics[key]:.3f}{beside}")
+    cv_file = _step_folder(run, "cross_validate_model") / CV_METRICS_FILE
+    print(f"Cross-validation, mean ± sd over folds ({cv_file}):")
+    for key, label in SHOWN_METRICS.items():
+        figures, base = summary[key], summary.get(f"kmer_1_4_{key}")
+        beside = f"   (1–4-mer baseline {base['mean']:.3f} ± {base['sd']:.3f})" if base else ""
+        print(f"  {label:8} {figures['mean']:.3f} ± {figures['sd']:.3f}{beside}")
+    print(f"ZenML run: {run.name}")
+
+
 COMMANDS = {
     "dataset": PipelineCommand(
         "pipelines.dataset_pipeline.dataset_pipeline",
         CONFIG_DIR / "dataset_pipeline.yaml",
         "tokeniser (Unigram, or k-mer with dataset_pipeline_kmer.yaml) → leakage-free dataset",
         _report_dataset,
+    ),
+    "training": PipelineCommand(
+        "pipelines.training_pipeline.training_pipeline",
+        CONFIG_DIR / "training_pipeline.yaml",
+        "dataset → hyperparameter sweep → classifier with the best settings → cross-validation",
+        _report_training,
+    ),
+    "quick": PipelineCommand(
+        "pipelines.training_pipeline.training_pipeline",
+        CONFIG_DIR / "training_pipeline_quick.yaml",
+        "the training pipeline with a small sweep and few epochs: minutes on a laptop CPU",
+        _report_training,
     ),
 }
 
@@ -70,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
             f"keys are the pipeline's parameter names (defaults in {CONFIG_DIR}).\n\n"
             "examples:\n"
             "  genomenlp-pipeline dataset\n"
-            "  genomenlp-pipeline dataset --config pipelines/configs/dataset_pipeline_kmer.yaml"
+            "  genomenlp-pipeline dataset --config pipelines/configs/dataset_pipeline_kmer.yaml\n"
+            "  genomenlp-pipeline quick\n"
+            "  genomenlp-pipeline training"
         ),
         formatter_class=HelpFormatter,
     )

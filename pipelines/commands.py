@@ -20,9 +20,10 @@ from components.cli import train as train_command
 
 
 def _register(model_dir: Path, summary: dict, name: str) -> int:
-    from pipelines.registry import register_model_folder, registry_metadata
+    from components.registry import version_metadata
+    from pipelines.registry import register_model_folder
 
-    return register_model_folder(model_dir, registry_metadata(summary), name=name,
+    return register_model_folder(model_dir, version_metadata(summary), name=name,
                                  description=f"trained by the command line into {model_dir}")
 
 

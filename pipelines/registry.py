@@ -10,31 +10,15 @@ from pathlib import Path
 
 from components.errors import InputError
 from components.names import Artifacts, Models
-from components.registry import PRODUCTION, Candidate, choose_production, parse_reference
-
-# Metadata keys that feed the promotion rule.
-CV_SCORE = "cv_test_mcc_mean"
-TEST_SCORE = "test_mcc"
-BASELINE_SCORE = "kmer_baseline_test_mcc"
-
-
-def registry_metadata(summary: dict, cv_result: dict | None = None, extra: dict | None = None) -> dict:
-    """Flat metadata for a model version: scalar metrics, baselines, label names, CV means."""
-    metadata = {key: value for key, value in summary.items() if isinstance(value, (int, float)) and key != "parameters"}
-    metadata["parameters"] = summary.get("parameters")
-    metadata["label_names"] = summary.get("label_names")
-    baselines = summary.get("baselines") or {}
-    if "kmer_1_4" in baselines:
-        metadata[BASELINE_SCORE] = baselines["kmer_1_4"]["test_mcc"]
-    if "gc_content" in baselines:
-        metadata["gc_baseline_test_mcc"] = baselines["gc_content"]["test_mcc"]
-    if cv_result:
-        for key, figures in cv_result["summary"].items():
-            metadata[f"cv_{key}_mean"] = figures["mean"]
-            metadata[f"cv_{key}_sd"] = figures["sd"]
-    metadata.update(extra or {})
-    return {key: value for key, value in metadata.items() if value is not None}
-
+from components.registry import (
+    BASELINE_SCORE,
+    CV_SCORE,
+    PRODUCTION,
+    TEST_SCORE,
+    Candidate,
+    choose_production,
+    parse_reference,
+)
 
 def register_model_folder(model_dir: str | Path, metadata: dict, name: str = Models.GENOMIC_BERT,
                           description: str = "") -> int:

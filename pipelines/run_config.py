@@ -34,7 +34,8 @@ def _check_keys(section: object, allowed: typing.Iterable[str], source: str, whe
 def _check_arguments(function, given: object, source: str, where: str, require_all: bool) -> None:
     """Validate ``given`` as keyword arguments of ``function``, each against its annotation."""
     signature = inspect.signature(function)
-    hints = typing.get_type_hints(function)
+    # With extras: constraints such as PositiveInt live in Annotated metadata.
+    hints = typing.get_type_hints(function, include_extras=True)
     _check_keys(given, signature.parameters, source, where)
     for name, value in given.items():
         try:

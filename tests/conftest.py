@@ -105,3 +105,26 @@ def clean_zenml_client(zenml_env: dict[str, str]):
         source_utils.set_custom_source_root(None)
         GlobalConfiguration._reset_instance(original_config)
         Client._reset_instance(original_client)
+
+
+@pytest.fixture(scope="module")
+def tiny_kmer_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-mer dataset folder built from a tiny FASTA pair like :func:`tiny_fasta_pair`'s.
+
+    Returns:
+        The folder: train/test/valid parquet, ``tokenizer.json`` and ``manifest.json``.
+    """
+    from components.configs import DatasetConfig, KmerConfig
+    from components.stages import create_dataset, make_kmer_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny_kmer")
+    paths = [
+        str(write_random_fasta(folder / "class_a.fasta", 40, 60, seed=1, prefix="a", motif=MOTIF)),
+        str(write_random_fasta(folder / "class_b.fasta", 40, 60, seed=2, prefix="b")),
+    ]
+    config = DatasetConfig(split_train=0.8, split_test=0.1, split_val=0.1)
+    out = folder / "dataset"
+    create_dataset(
+        paths, make_kmer_tokenizer(paths, KmerConfig(k=3)), config, str(out), False, False
+    )
+    return out

@@ -125,3 +125,69 @@ def test_the_reference_mistake_free_config_passes(tmp_path):
     path = tmp_path / "dataset_pipeline.yaml"
     path.write_text(yaml.safe_dump(GOOD))
     assert check_run_config(_pipelines()["dataset_pipeline"], path) == GOOD
+
+
+GOOD_TRAINING = {
+    "enable_cache": False,
+    "parameters": {
+        "class_files": ["a.fa", "b.fa"],
+        "output_dir": "out",
+        "sweep": {"method": "grid", "parameters": {"learning_rate": {"values": [1.0e-3]}}},
+        "model": {"hidden_size": 16, "num_heads": 2},
+    },
+    "steps": {"sweep_hyperparameters": {"parameters": {"epochs": 1}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"parameters": {**GOOD_TRAINING["parameters"], "sweep": None}},
+            "parameters.sweep: Input should be a valid dictionary",
+        ),
+        (
+            {"parameters": {"class_files": ["a.fa", "b.fa"], "output_dir": "out"}},
+            "missing required parameter sweep",
+        ),
+        (
+            {
+                "parameters": {
+                    **GOOD_TRAINING["parameters"],
+                    "sweep": {"parameters": {"learnig_rate": {"values": [1.0e-3]}}},
+                }
+            },
+            "parameters.sweep: Value error, unknown parameters ['learnig_rate']",
+        ),
+        (
+            {"parameters": {**GOOD_TRAINING["parameters"], "model": {"num_heads": 3}}},
+            "parameters.model: Value error, hidden_size (128) must be divisible",
+        ),
+        (
+            {"parameters": {**GOOD_TRAINING["parameters"], "training": {"epochs": 3}}},
+            "parameters.training.epochs: Extra inputs are not permitted",
+        ),
+        (
+            {"steps": {"sweep_hyperparameters": {"parameters": {"epochs": 0}}}},
+            "steps.sweep_hyperparameters.parameters.epochs: Input should be greater than 0",
+        ),
+        (
+            {"steps": {"cross_validate_model": {"parameters": {"folds": 1}}}},
+            "steps.cross_validate_model.parameters.folds: Input should be greater than or equal",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_training_mistakes_are_reported_with_their_key(tmp_path, change, message):
+    path = tmp_path / "training_pipeline.yaml"
+    path.write_text(yaml.safe_dump({**GOOD_TRAINING, **change}))
+
+    with pytest.raises(InputError) as raised:
+        check_run_config(_pipelines()["training_pipeline"], path)
+    assert message in str(raised.value)
+
+
+def test_the_reference_training_config_passes(tmp_path):
+    path = tmp_path / "training_pipeline.yaml"
+    path.write_text(yaml.safe_dump(GOOD_TRAINING))
+    assert check_run_config(_pipelines()["training_pipeline"], path) == GOOD_TRAINING

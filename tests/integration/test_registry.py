@@ -6,6 +6,7 @@ import pytest
 
 from components.errors import InputError
 from components.model_io import MODEL_RESOLVERS, load_model
+from components.registry import version_metadata
 from components.tokenisers import build_kmer_tokenizer
 from components.training.config import ModelConfig
 from components.training.model import build_classifier
@@ -39,10 +40,10 @@ def test_register_promote_and_resolve(registry, tmp_path):
     strong = tiny_model_folder(tmp_path / "strong", seed=2)
     below_baseline = {"test_mcc": 0.50, "label_names": ["a", "b"], "baselines": {"kmer_1_4": {"test_mcc": 0.6}}}
     above_baseline = {"test_mcc": 0.72, "label_names": ["a", "b"], "baselines": {"kmer_1_4": {"test_mcc": 0.6}}}
-    first = registry.register_model_folder(weak, registry.registry_metadata(below_baseline), name=NAME)
+    first = registry.register_model_folder(weak, version_metadata(below_baseline), name=NAME)
     assert registry.promote_best(NAME) is None  # nothing beats the k-mer baseline yet
     cv = {"summary": {"test_mcc": {"mean": 0.70, "sd": 0.02}}}
-    second = registry.register_model_folder(strong, registry.registry_metadata(above_baseline, cv), name=NAME)
+    second = registry.register_model_folder(strong, version_metadata(above_baseline, cv), name=NAME)
     assert second == first + 1
     assert registry.promote_best(NAME) == second
 
@@ -51,7 +52,7 @@ def test_register_promote_and_resolve(registry, tmp_path):
     version = Client().get_model_version(NAME, second)
     assert version.stage == "production"
     assert version.run_metadata["cv_test_mcc_mean"] == pytest.approx(0.70)
-    assert version.run_metadata["kmer_baseline_test_mcc"] == pytest.approx(0.6)
+    assert version.run_metadata["kmer_1_4_test_mcc"] == pytest.approx(0.6)
 
     by_stage = load_model(f"registry:{NAME}@production")
     by_number = load_model(f"registry:{NAME}@{second}")

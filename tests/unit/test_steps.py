@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from components.configs import DatasetConfig, KmerConfig, TokeniseConfig
+import steps.cross_validate_model as cross_validate_module
+import steps.train_classifier as train_classifier_module
+from components.configs import (
+    DatasetConfig,
+    KmerConfig,
+    ModelConfig,
+    SweepSpec,
+    TokeniseConfig,
+    TrainConfig,
+)
 from components.errors import InputError
+from components.names import Artifacts
 from components.tokenisers.common import TokenizerKind, sequence_tokenizer_from_json
 from steps.build_kmer_tokeniser import build_kmer_tokeniser
 from steps.create_dataset import create_dataset
+from steps.cross_validate_model import cross_validate_model
+from steps.sweep_hyperparameters import sweep_hyperparameters
+from steps.train_classifier import train_classifier
 from steps.train_tokeniser import train_tokeniser
 
 TINY_DATASET = DatasetConfig(split_train=0.8, split_test=0.1, split_val=0.1)
@@ -87,3 +101,109 @@ def test_create_dataset_wants_a_local_folder(tiny_fasta_pair):
     tokenizer_json = build_kmer_tokeniser.entrypoint(_files(tiny_fasta_pair), KmerConfig(k=2))
     with pytest.raises(InputError, match="must be a local folder"):
         create_dataset.entrypoint(_files(tiny_fasta_pair), tokenizer_json, TINY_DATASET, "s3://b/d")
+
+
+# A model small enough to train in well under a second on the tiny dataset.
+TINY_MODEL = ModelConfig(
+    num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64
+)
+TINY_TRAINING = TrainConfig(num_train_epochs=2, per_device_train_batch_size=16, device="cpu")
+TINY_SWEEP = SweepSpec(method="grid", parameters={"learning_rate": {"values": [5e-4, 1e-3]}})
+
+
+@pytest.fixture
+def record_metadata(monkeypatch):
+    """Record the metadata the training and cross-validation steps log, outside any run.
+
+    Returns:
+        ``install(has_model)``: patches the steps' step context (with a model version when
+        ``has_model``, as when the pipeline has a ``model:``) and returns the list of calls.
+    """
+
+    def install(has_model: bool) -> list:
+        calls = []
+        context = SimpleNamespace(model_version=object() if has_model else None)
+        for module in (train_classifier_module, cross_validate_module):
+            monkeypatch.setattr(module, "get_step_context", lambda: context)
+            monkeypatch.setattr(
+                module, "log_metadata", lambda metadata, **where: calls.append((metadata, where))
+            )
+        return calls
+
+    return install
+
+
+def test_sweep_hyperparameters_returns_the_best_trial(tiny_kmer_dataset, tmp_path):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an earlier run")
+
+    best, trials = sweep_hyperparameters.entrypoint(
+        tiny_kmer_dataset, TINY_SWEEP, TINY_MODEL, TINY_TRAINING, 2, str(out), True, epochs=1
+    )
+
+    assert best["learning_rate"] in (5e-4, 1e-3)
+    assert best["metric_for_best_model"] == "eval_f1"
+    assert [row["state"] for row in trials] == ["COMPLETE", "COMPLETE"]
+    assert not (out / "stale.txt").exists()
+    # Trials train for `epochs`, not for the training settings' num_train_epochs.
+    assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 1
+
+
+@pytest.mark.parametrize("has_model", [False, True], ids=["no-model", "model"])
+def test_train_classifier_applies_hyperparameters_and_logs_metrics(
+    tiny_kmer_dataset, tmp_path, record_metadata, has_model
+):
+    logged = record_metadata(has_model)
+    out = tmp_path / "train"
+    hyperparameters = {"learning_rate": 1e-3, "num_heads": 4, "metric_for_best_model": "eval_mcc"}
+
+    model_dir, metrics = train_classifier.entrypoint(
+        tiny_kmer_dataset, hyperparameters, TINY_MODEL, TINY_TRAINING, str(out)
+    )
+
+    assert model_dir == out / "model_files"
+    recorded = json.loads((model_dir / "genomenlp.json").read_text())
+    assert recorded["model"]["num_heads"] == 4 and recorded["model"]["hidden_size"] == 16
+    assert recorded["training"]["learning_rate"] == 1e-3
+    assert recorded["training"]["num_train_epochs"] == 2
+    assert recorded["training"]["metric_for_best_model"] == "eval_mcc"
+    assert metrics["epochs_run"] == 2
+    # Step metadata always; the model version's as well when the run has a model.
+    expected = [{}, {"infer_model": True}] if has_model else [{}]
+    assert [where for _, where in logged] == expected
+    metadata = logged[0][0]
+    assert metadata["test_mcc"] == metrics["test_mcc"]
+    assert metadata["kmer_1_4_test_mcc"] == metrics["baselines"]["kmer_1_4"]["test_mcc"]
+    assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in metadata.values())
+
+
+def test_cross_validate_model_logs_mean_and_sd(tiny_kmer_dataset, tmp_path, record_metadata):
+    logged = record_metadata(has_model=True)
+    result = cross_validate_model.entrypoint(
+        tiny_kmer_dataset,
+        {"learning_rate": 1e-3},
+        TINY_MODEL,
+        TINY_TRAINING,
+        2,
+        str(tmp_path / "cv"),
+        epochs=1,
+    )
+
+    assert [row["fold"] for row in result["folds"]] == [0, 1]
+    assert result["training"]["learning_rate"] == 1e-3
+    assert result["training"]["num_train_epochs"] == 1
+    assert (tmp_path / "cv" / "cv_metrics.json").is_file()
+    (metadata, _), (again, where) = logged
+    assert again == metadata and where == {"infer_model": True}
+    mcc = result["summary"]["test_mcc"]
+    assert (metadata["cv_test_mcc_mean"], metadata["cv_test_mcc_sd"]) == (mcc["mean"], mcc["sd"])
+
+
+@pytest.mark.parametrize("step", [train_classifier, cross_validate_model], ids=lambda s: s.name)
+def test_hyperparameters_that_break_the_model_are_named(step, tiny_kmer_dataset, tmp_path):
+    # 16 wide with 3 heads: the sweep's value clashes with the configured shape.
+    arguments = [tiny_kmer_dataset, {"num_heads": 3}, TINY_MODEL, TINY_TRAINING]
+    arguments += [2] if step is cross_validate_model else []
+    with pytest.raises(InputError, match=f"{Artifacts.BEST_HYPERPARAMETERS}: .*divisible"):
+        step.entrypoint(*arguments, str(tmp_path / "out"))

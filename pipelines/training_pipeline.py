@@ -1,0 +1,75 @@
+"""The training pipeline: tokeniser → dataset → sweep → classifier → cross-validation."""
+
+from zenml import pipeline
+from zenml.enums import ExecutionMode
+
+from components.configs import (
+    DatasetConfig,
+    KmerConfig,
+    ModelConfig,
+    SweepSpec,
+    TokeniseConfig,
+    TrainConfig,
+)
+from components.names import Pipelines
+from steps.build_kmer_tokeniser import build_kmer_tokeniser
+from steps.create_dataset import create_dataset
+from steps.cross_validate_model import cross_validate_model
+from steps.promote_model import promote_model
+from steps.sweep_hyperparameters import sweep_hyperparameters
+from steps.train_classifier import train_classifier
+from steps.train_tokeniser import train_tokeniser
+
+# Module-level defaults: frozen models, so sharing one instance across calls is safe.
+DEFAULT_TOKENISE = TokeniseConfig()
+DEFAULT_DATASET = DatasetConfig()
+DEFAULT_MODEL = ModelConfig()
+DEFAULT_TRAINING = TrainConfig()
+
+
+# Steps write user-facing folders, so a cached (skipped) step would leave output_dir unwritten.
+@pipeline(name=Pipelines.TRAINING, enable_cache=False, execution_mode=ExecutionMode.FAIL_FAST)
+def training_pipeline(
+    class_files: list[str],
+    output_dir: str,
+    sweep: SweepSpec,
+    tokenise: TokeniseConfig = DEFAULT_TOKENISE,
+    kmer: KmerConfig | None = None,
+    dataset: DatasetConfig = DEFAULT_DATASET,
+    model: ModelConfig = DEFAULT_MODEL,
+    training: TrainConfig = DEFAULT_TRAINING,
+    trials: int = 8,
+    folds: int = 5,
+    overwrite: bool = False,
+) -> None:
+    """Build the dataset, sweep hyperparameters, train with the best and cross-validate them.
+
+    Args:
+        class_files: One FASTA file per class, in label order.
+        output_dir: Root of the run's folders: ``dataset``, ``sweep``, ``train`` and ``cv``.
+        sweep: The sweep specification (method, metric, parameters, early_terminate).
+        tokenise: Unigram settings (used when ``kmer`` is not given).
+        kmer: k-mer settings; giving them selects the k-mer tokeniser instead of Unigram.
+        dataset: Split, augmentation, chunking and truncation settings.
+        model: Model shape; the sweep's best values override it.
+        training: Training settings; the sweep's best values override them.
+        trials: Sweep trials.
+        folds: Cross-validation folds.
+        overwrite: Replace the folders of a previous run under ``output_dir``.
+    """
+    if kmer is None:
+        tokenizer_json = train_tokeniser(class_files, tokenise)
+        kmer_stride = 1
+    else:
+        tokenizer_json = build_kmer_tokeniser(class_files, kmer)
+        kmer_stride = kmer.stride
+    dataset_dir, _ = create_dataset(
+        class_files, tokenizer_json, dataset, f"{output_dir}/dataset", overwrite, kmer_stride
+    )
+    best, _ = sweep_hyperparameters(dataset_dir, sweep, model, training, trials, f"{output_dir}/sweep", overwrite)
+    train_classifier(dataset_dir, best, model, training, f"{output_dir}/train", overwrite)
+    # After training, so a failing training run stops the pipeline before k more models train.
+    cv_metrics = cross_validate_model(
+        dataset_dir, best, model, training, folds, f"{output_dir}/cv", overwrite, after="train_classifier"
+    )
+    promote_model(cv_metrics)

@@ -1,0 +1,61 @@
+"""Step: k-fold cross-validation of the chosen hyperparameters on the training split."""
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, PositiveInt
+from zenml import get_step_context, log_metadata, step
+
+from components.names import Artifacts
+from components.registry import cv_metadata
+from components.stages import TOKENIZER_FILE
+from components.training.config import (
+    ModelConfig,
+    TrainConfig,
+    model_config_from_mapping,
+    training_config_from_mapping,
+)
+from components.training.cross_validation import cross_validate
+from components.training.run import TrainingData
+
+
+@step
+def cross_validate_model(
+    dataset_dir: Path,
+    hyperparameters: dict,
+    model: ModelConfig,
+    training: TrainConfig,
+    folds: Annotated[int, Field(ge=2)],
+    output_dir: str,
+    overwrite: bool = False,
+    epochs: PositiveInt | None = None,
+) -> Annotated[dict, Artifacts.CV_METRICS]:
+    """Train a fresh model per fold and score it on the held-out fold beside the baselines.
+
+    Args:
+        dataset_dir: Dataset folder (splits as parquet and its ``tokenizer.json``).
+        hyperparameters: Settings that override ``model`` and ``training`` (a sweep's best).
+        model: Model shape.
+        training: Training settings.
+        folds: Number of folds.
+        output_dir: Cross-validation folder (per-fold runs, tables, plot; user-facing).
+        overwrite: Replace a finished cross-validation in ``output_dir``.
+        epochs: Epochs per fold, when a fold should train shorter than ``training`` says.
+
+    Returns:
+        Per-fold figures and their mean and sd (``summary``), as in ``cv_metrics.json``.
+    """
+    source = Artifacts.BEST_HYPERPARAMETERS
+    model = model_config_from_mapping({**model.model_dump(), **hyperparameters}, source)
+    training = training_config_from_mapping(
+        {**training.model_dump(), **hyperparameters}, source, {"num_train_epochs": epochs}
+    )
+    data = TrainingData(str(dataset_dir / "train.parquet"), "parquet", str(dataset_dir / TOKENIZER_FILE))
+    result = cross_validate(data, model, training, folds, output_dir, overwrite, False)
+    # Prefixed: the training step logs test_mcc etc. to the same model version.
+    summary = cv_metadata(result)
+    log_metadata(summary)
+    # infer_model raises unless the step or its pipeline is configured with a `model:`.
+    if get_step_context().model_version is not None:
+        log_metadata(summary, infer_model=True)
+    return result

@@ -1,0 +1,50 @@
+"""Step: search hyperparameters on the dataset's train/valid splits (Optuna, in-process)."""
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import PositiveInt
+from zenml import step
+
+from components.names import Artifacts
+from components.search.local import run_sweep
+from components.search.spec import SweepSpec
+from components.stages import TOKENIZER_FILE
+from components.training.config import ModelConfig, TrainConfig, training_config_from_mapping
+from components.training.run import TrainingData
+
+
+@step
+def sweep_hyperparameters(
+    dataset_dir: Path,
+    spec: SweepSpec,
+    model: ModelConfig,
+    training: TrainConfig,
+    trials: PositiveInt,
+    output_dir: str,
+    overwrite: bool = False,
+    epochs: PositiveInt | None = None,
+) -> tuple[Annotated[dict, Artifacts.BEST_HYPERPARAMETERS], Annotated[list[dict], Artifacts.SWEEP_TRIALS]]:
+    """Train ``trials`` models with settings drawn from ``spec`` and return the best settings.
+
+    Args:
+        dataset_dir: Dataset folder (splits as parquet and its ``tokenizer.json``).
+        spec: The sweep: method, metric, searched parameters, early termination.
+        model: Model shape the searched parameters are applied to.
+        training: Training settings the searched parameters are applied to.
+        trials: Finished trials the study should hold.
+        output_dir: Sweep folder (study, trials table, best model; user-facing).
+        overwrite: Start a new study; otherwise one found in ``output_dir`` is topped up.
+        epochs: Epochs per trial, when a trial should train shorter than ``training`` says.
+
+    Returns:
+        The best trial's hyperparameters (TrainConfig and ModelConfig fields, selection metric)
+        and one row per trial.
+    """
+    if overwrite and Path(output_dir).exists():
+        shutil.rmtree(output_dir)
+    training = training_config_from_mapping(training.model_dump(), "epochs", {"num_train_epochs": epochs})
+    data = TrainingData(str(dataset_dir / "train.parquet"), "parquet", str(dataset_dir / TOKENIZER_FILE))
+    result = run_sweep(spec, data, model, training, trials, output_dir, show_progress=False)
+    return result["hyperparameters"], result["trials"]

@@ -1,0 +1,153 @@
+"""The training pipeline end to end on a throw-away local ZenML stack, from Python and from YAML.
+
+One run per tokeniser branch: Unigram from Python without a ZenML model, k-mer through
+``zenml pipeline run`` with a ``model:``, so metadata reaches a model version as well.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from transformers import AutoModelForSequenceClassification
+from zenml.enums import ExecutionStatus, ModelStages
+
+from components.configs import DatasetConfig, ModelConfig, SweepSpec, TokeniseConfig, TrainConfig
+from components.names import Artifacts, Pipelines
+from pipelines import cli
+from pipelines.training_pipeline import training_pipeline
+
+TINY_DATASET = DatasetConfig(split_train=0.8, split_test=0.1, split_val=0.1)
+TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
+TINY_TRAINING = TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, device="cpu")
+LEARNING_RATES = [5e-4, 1e-3]
+TINY_SWEEP = SweepSpec(method="grid", parameters={"learning_rate": {"values": LEARNING_RATES}})
+EXPECTED_OUTPUTS = {
+    "create_dataset": {Artifacts.DATASET_DIR, Artifacts.DATASET_MANIFEST},
+    "sweep_hyperparameters": {Artifacts.BEST_HYPERPARAMETERS, Artifacts.SWEEP_TRIALS},
+    "train_classifier": {Artifacts.MODEL_DIR, Artifacts.TRAINING_METRICS},
+    "cross_validate_model": {Artifacts.CV_METRICS},
+    "promote_model": {Artifacts.PRODUCTION_VERSION},
+}
+MODEL_NAME = "tiny_promoter_classifier"
+
+
+def _output(run, name: str):
+    (version,) = [step.outputs[name][0] for step in run.steps.values() if name in step.outputs]
+    return version
+
+
+def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_fasta_pair, tmp_path, capsys):
+    out = tmp_path / "run"
+    run = training_pipeline(
+        class_files=[str(path) for path in tiny_fasta_pair],
+        output_dir=str(out),
+        sweep=TINY_SWEEP,
+        tokenise=TokeniseConfig(vocab_size=40),
+        dataset=TINY_DATASET,
+        model=TINY_MODEL,
+        training=TINY_TRAINING,
+        trials=2,
+        folds=2,
+    )
+
+    run = clean_zenml_client.get_pipeline_run(run.id)
+    assert run.status == ExecutionStatus.COMPLETED
+    assert run.pipeline.name == Pipelines.TRAINING
+    assert run.model_version is None
+    outputs = {name: set(step.outputs) for name, step in run.steps.items()}
+    assert outputs == {**EXPECTED_OUTPUTS, "train_tokeniser": {Artifacts.TOKENIZER_JSON}}
+
+    best = _output(run, Artifacts.BEST_HYPERPARAMETERS).load()
+    assert best["learning_rate"] in LEARNING_RATES
+    assert len(_output(run, Artifacts.SWEEP_TRIALS).load()) == 2
+    # The stored copy of the model folder loads as a Hugging Face classifier.
+    model_dir = Path(_output(run, Artifacts.MODEL_DIR).load())
+    classifier = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    assert classifier.config.num_hidden_layers == 1 and classifier.config.num_labels == 2
+    recorded = json.loads((model_dir / "genomenlp.json").read_text())
+    assert recorded["training"]["learning_rate"] == best["learning_rate"]
+
+    metrics = _output(run, Artifacts.TRAINING_METRICS).load()
+    assert run.steps["train_classifier"].run_metadata["test_mcc"] == metrics["test_mcc"]
+    cv = _output(run, Artifacts.CV_METRICS).load()
+    cv_metadata = run.steps["cross_validate_model"].run_metadata
+    assert cv_metadata["cv_test_roc_auc_mean"] == cv["summary"]["test_roc_auc"]["mean"]
+    for folder in (
+        "dataset/manifest.json",
+        "sweep/trials.csv",
+        "train/report.html",
+        "cv/folds.csv",
+    ):
+        assert (out / folder).is_file(), folder
+
+    cli.COMMANDS["training"].report(run)
+    printed = capsys.readouterr().out
+    assert f"Report: {out / 'train' / 'report.html'}" in printed
+    assert f"Model: {out / 'train' / 'model_files'}" in printed
+    assert "MCC" in printed and "1–4-mer baseline" in printed
+    assert f"ZenML run: {run.name}" in printed
+
+
+def test_zenml_cli_runs_the_pipeline_from_yaml_with_a_model(clean_zenml_client, zenml_env, tiny_fasta_pair, tmp_path):
+    out = tmp_path / "run"
+    parameters = {
+        "class_files": [str(path) for path in tiny_fasta_pair],
+        "output_dir": str(out),
+        "kmer": {"k": 3},
+        "dataset": TINY_DATASET.model_dump(mode="json"),
+        "model": TINY_MODEL.model_dump(mode="json"),
+        "training": {**TINY_TRAINING.model_dump(mode="json"), "num_train_epochs": 2},
+        "sweep": TINY_SWEEP.model_dump(mode="json", exclude_none=True),
+        "trials": 2,
+        "folds": 2,
+    }
+    # Sweep trials and folds train one epoch, the final classifier two.
+    steps = {name: {"parameters": {"epochs": 1}} for name in ("sweep_hyperparameters", "cross_validate_model")}
+    config = tmp_path / "training_pipeline.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "enable_cache": False,
+                "model": {"name": MODEL_NAME},
+                "parameters": parameters,
+                "steps": steps,
+            }
+        )
+    )
+    zenml = Path(sys.executable).with_name("zenml")
+
+    # The working directory is the throw-away ZenML home (no .zen): the repo's .zen stays untouched.
+    result = subprocess.run(
+        [
+            str(zenml),
+            "pipeline",
+            "run",
+            "pipelines.training_pipeline.training_pipeline",
+            "-c",
+            str(config),
+        ],
+        env={**os.environ, **zenml_env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (last,) = clean_zenml_client.list_pipeline_runs(sort_by="desc:created", size=1)
+    assert last.status == ExecutionStatus.COMPLETED
+    assert "build_kmer_tokeniser" in last.steps
+    assert json.loads((out / "sweep" / "metrics.json").read_text())["epochs_run"] == 1
+    assert json.loads((out / "train" / "metrics.json").read_text())["epochs_run"] == 2
+    assert json.loads((out / "cv" / "cv_metrics.json").read_text())["training"]["num_train_epochs"] == 1
+    version = clean_zenml_client.get_model_version(MODEL_NAME, ModelStages.LATEST)
+    assert {"test_mcc", "kmer_1_4_test_mcc", "cv_test_mcc_mean"} <= set(version.run_metadata)
+    assert version.get_model_artifact(Artifacts.MODEL_DIR) is not None
+    # The promotion step ran on the registered version: production goes to it only if it beats its baseline.
+    promoted = last.steps["promote_model"].outputs[Artifacts.PRODUCTION_VERSION][0].load()
+    beats = version.run_metadata["cv_test_mcc_mean"] > version.run_metadata["kmer_1_4_test_mcc"]
+    assert promoted == (version.number if beats else None)
