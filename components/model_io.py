@@ -67,6 +67,9 @@ def load_model(reference: str) -> LoadedModel:
     model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
     model.eval()
     metadata = json.loads((path / MODEL_METADATA).read_text()) if (path / MODEL_METADATA).exists() else {}
+    if metadata.get("kind") == "encoder":
+        raise InputError(str(reference), "is a pre-trained encoder without a classification head: fine-tune it "
+                         "first (train --init_from)")
     stride = (metadata.get("tokenizer") or {}).get("stride", 1)
     tokenizer = sequence_tokenizer_from_json((path / "tokenizer.json").read_text(), str(path / "tokenizer.json"), stride)
     names = metadata.get("label_names") or [model.config.id2label[i] for i in range(model.config.num_labels)]

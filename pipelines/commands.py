@@ -15,6 +15,7 @@ from components.cli import fit_powerlaw as fit_powerlaw_command
 from components.cli import interpret as interpret_command
 from components.cli import main as umbrella
 from components.cli import predict as predict_command
+from components.cli import pretrain as pretrain_command
 from components.cli import sweep as sweep_command
 from components.cli import train as train_command
 
@@ -61,9 +62,10 @@ def fit_powerlaw(argv: list[str] | None = None) -> int:
 predict = _with_registry(predict_command.main)
 interpret = _with_registry(interpret_command.main)
 cross_validate = _with_registry(cross_validate_command.main)
+pretrain = _with_registry(pretrain_command.main)
 
 _INSTALLED = {"train": train, "sweep": sweep, "fit-powerlaw": fit_powerlaw, "predict": predict,
-              "interpret": interpret, "cross-validate": cross_validate}
+              "interpret": interpret, "cross-validate": cross_validate, "pretrain": pretrain}
 
 
 def genomenlp(argv: list[str] | None = None) -> int:

@@ -47,4 +47,5 @@ def sweep_hyperparameters(
     training = training_config_from_mapping(training.model_dump(), "epochs", {"num_train_epochs": epochs})
     data = TrainingData(str(dataset_dir / "train.parquet"), "parquet", str(dataset_dir / TOKENIZER_FILE))
     result = run_sweep(spec, data, model, training, trials, output_dir, show_progress=False)
-    return result["hyperparameters"], result["trials"]
+    # Only the searched values: the pipeline's own settings (e.g. the final epochs) must not be overridden.
+    return result["best_values"], result["trials"]

@@ -50,8 +50,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, model: type[BaseModel]
         else:
             options.update(type=kind)
         default = field.default.value if isinstance(field.default, Enum) else field.default
+        # argparse formats help with %-interpolation: a literal % must be doubled.
+        options["help"] = (field.description or "").replace("%", "%%")
         if "default" not in (field.description or ""):
-            options["help"] = f"{field.description} (default: {default})"
+            options["help"] = f"{options['help']} (default: {default})"
         group.add_argument(f"--{name}", **options)
 
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from components.cli import create_dataset, cross_validate, fit_powerlaw, interpret, kmerise, predict, sweep, tokenise, train
+from components.cli import (
+    create_dataset,
+    cross_validate,
+    fit_powerlaw,
+    interpret,
+    kmerise,
+    predict,
+    pretrain,
+    sweep,
+    tokenise,
+    train,
+)
 
 COMMANDS = {
     "tokenise": (tokenise.main, "learn a Unigram tokeniser (tokenise_bio)"),
@@ -16,6 +27,7 @@ COMMANDS = {
     "fit-powerlaw": (fit_powerlaw.main, "compare models by their weight spectra (fit_powerlaw)"),
     "predict": (predict.main, "classify sequences (predict)"),
     "interpret": (interpret.main, "Integrated Gradients attributions (interpret)"),
+    "pretrain": (pretrain.main, "masked-language-model pre-training on genomes (pretrain)"),
 }
 
 

@@ -8,10 +8,16 @@ import sys
 from pathlib import Path
 
 from components.cli.common import HelpFormatter, add_config_arguments, run_command
-from components.cli.train import ModelRegistrar, add_data_arguments, add_register_arguments, register_if_asked
+from components.cli.train import (
+    ModelRegistrar,
+    add_data_arguments,
+    add_register_arguments,
+    configs_from_args,
+    register_if_asked,
+)
 from components.search.local import BEST_FILE, TRIALS_FILE, run_sweep
 from components.search.spec import load_sweep
-from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
+from components.training.config import ModelConfig, TrainConfig
 from components.training.run import MODEL_DIR, TrainingData
 
 
@@ -35,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-l", "--label_names", nargs="+", default=["labels"],
                         help="label column, as the original takes it (our datasets always use 'labels')")
     parser.add_argument("-o", "--output_dir", default="sweep_out", help="output folder (default: sweep_out)")
+    parser.add_argument("--hyperparameters", metavar="JSON", help="fixed settings under the search (TrainingArguments-style)")
     parser.add_argument("-d", "--device", choices=["auto", "cpu", "cuda"], default=argparse.SUPPRESS,
                         help="where to train (default: auto)")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
@@ -70,8 +77,7 @@ def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> in
                            tokeniser=args.tokeniser_path, test=args.test, valid=args.valid, trials=args.sweep_count,
                            output_dir=args.output_dir, fixed=fixed, dry_run=args.dry_run,
                            experiment_yaml=args.experiment_yaml, host=args.katib_host, keep=args.keep_experiment)
-    model = model_config_from_mapping({}, "flags", {n: getattr(args, n) for n in ModelConfig.model_fields if hasattr(args, n)})
-    training = training_config_from_mapping({}, "flags", {n: getattr(args, n) for n in TrainConfig.model_fields if hasattr(args, n)})
+    model, training = configs_from_args(args)
     data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid)
     result = run_sweep(spec, data, model, training, args.sweep_count, args.output_dir, not args.no_progress)
     failed = sum(row["state"] == "FAIL" for row in result["trials"])

@@ -87,6 +87,12 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
     """The ``-w`` file's settings (if any) with every flag given on the command line on top."""
     values = read_hyperparams(args.hyperparameters) if args.hyperparameters else {}
     source = args.hyperparameters or "flags"
+    init_from = getattr(args, "init_from", None) or values.get("init_from")
+    if init_from:
+        # Fine-tuning: the classifier takes the encoder's shape unless the file or flags say otherwise.
+        from components.pretraining.transfer import encoder_model_config
+
+        values = {**encoder_model_config(init_from).model_dump(mode="json"), **values}
     model_flags = {name: getattr(args, name) for name in ModelConfig.model_fields if hasattr(args, name)}
     train_flags = {name: getattr(args, name) for name in TrainConfig.model_fields if hasattr(args, name)}
     return (model_config_from_mapping(values, source, model_flags),

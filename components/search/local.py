@@ -15,7 +15,7 @@ from pathlib import Path
 
 from components.errors import InputError
 from components.search.spec import ALIASES, Distribution, Method, SweepSpec, split_settings
-from components.training.config import ModelConfig, TrainConfig
+from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
 from components.training.loop import TrainingDiverged
 from components.training.baselines import fit_baselines
 from components.training.report import beats_baseline
@@ -96,7 +96,9 @@ def run_sweep(
     """Run (or continue) the study until it holds ``trials`` finished trials; keep the best model.
 
     Returns:
-        ``{"best_trial", "best_value", "metric", "hyperparameters", "trials"}``.
+        ``{"best_trial", "best_value", "metric", "hyperparameters" (fixed settings and best values, as in
+        ``hyperparams.json``), "best_values" (the searched values and selection metric only), "trials",
+        "summary"}``.
     """
     import optuna
 
@@ -115,9 +117,11 @@ def run_sweep(
     def objective(trial) -> float:
         values = sample(trial, spec)
         train_fields, model_fields = split_settings(values)
-        training = base_training.model_copy(update={**train_fields, "metric_for_best_model": metric,
-                                                    "greater_is_better": direction == "maximize"})
-        model = ModelConfig(**{**base_model.model_dump(), **model_fields})
+        # Built anew, not model_copy: sampled values must be validated (a YAML "5e-4" is a string).
+        training = training_config_from_mapping({**base_training.model_dump(), **train_fields,
+                                                 "metric_for_best_model": metric,
+                                                 "greater_is_better": direction == "maximize"}, spec.name)
+        model = model_config_from_mapping({**base_model.model_dump(), **model_fields}, spec.name)
         trial.set_user_attr("train_fields", train_fields)
         trial.set_user_attr("model_fields", model_fields)
 
@@ -141,6 +145,12 @@ def run_sweep(
     if remaining:
         study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged,))
     result = _publish(study, spec, out, metric)
+    # The fixed settings under the search travel with the best values, so `train -w` reproduces the run.
+    fixed = {**base_model.model_dump(mode="json"), **base_training.model_dump(mode="json", exclude={"device"})}
+    result["best_values"] = result["hyperparameters"]
+    result["hyperparameters"] = {key: value for key, value in {**fixed, **result["best_values"]}.items()
+                                 if value is not None}
+    (out / BEST_FILE).write_text(json.dumps(result["hyperparameters"], indent=2) + "\n")
     _add_baselines(result["summary"], load_training_data(data), base_training.seed)
     (out / METRICS_FILE).write_text(json.dumps(result["summary"], indent=2))
     return result

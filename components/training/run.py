@@ -173,6 +173,10 @@ def train_classifier(
     vocab = tokenizer.tokenizer.get_vocab()
     torch.manual_seed(train_config.seed)
     model = build_classifier(model_config, len(vocab), names, {t: vocab[t] for t in (BOS, EOS, PAD)})
+    if train_config.init_from:
+        from components.pretraining.transfer import init_classifier_from_encoder
+
+        init_classifier_from_encoder(model, train_config.init_from, tokenizer)
     initial_weights = weights_digest(model)
     fingerprint = _fingerprint(model_config.model_dump(mode="json"), train_config.model_dump(mode="json"),
                                tokenizer.sha256(), [len(s) for s in splits.values()])
