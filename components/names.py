@@ -15,6 +15,8 @@ class Artifacts(StrEnum):
     TRAINING_METRICS = "training_metrics"
     CV_METRICS = "cv_metrics"
     PRODUCTION_VERSION = "production_version"
+    ENCODER_DIR = "encoder_dir"
+    PRETRAINING_METRICS = "pretraining_metrics"
 
 
 class Pipelines(StrEnum):
@@ -22,9 +24,12 @@ class Pipelines(StrEnum):
 
     DATASET = "dataset_pipeline"
     TRAINING = "training_pipeline"
+    PRETRAINING = "pretraining_pipeline"
 
 
 class Models(StrEnum):
     """Model names in the model registry."""
 
     GENOMIC_BERT = "genomic_bert"
+    # Masked-LM pre-trained encoders (no head): starting points for genomic_bert classifiers.
+    GENOMIC_BERT_ENCODER = "genomic_bert_encoder"

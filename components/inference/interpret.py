@@ -100,7 +100,7 @@ def interpret_sequences(loaded: LoadedModel, inputs: list[str], out_dir: str, co
     Returns:
         ``records``, ``index`` (path of ``index.html``), ``max_abs_delta`` and ``out_dir``.
     """
-    from components.training.loop import choose_device
+    from components.training.optim import choose_device
 
     alphabet = config.alphabet or model_alphabet(loaded.metadata)
     sources = resolve_inputs(inputs, alphabet, labels)

@@ -13,6 +13,7 @@ from components.inference.output import atomic_text_stream, tsv_line
 from components.inference.windows import TokenisedRecord, grouped_records, special_ids
 from components.model_io import LoadedModel
 from components.tokenisers.common import PAD
+from components.training.optim import autocast_dtype
 
 
 @dataclass
@@ -30,15 +31,6 @@ class Prediction:
     probabilities: np.ndarray
     label: str
     chunks: int
-
-
-def autocast_dtype(device):
-    """Reduced precision on CUDA (as in training's evaluation), full precision on the CPU."""
-    import torch
-
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def padded_batch(rows: list[list[int]], pad_id: int):
@@ -98,7 +90,7 @@ def predict_records(loaded: LoadedModel, records: Iterable[InputRecord], config:
         config: Batch size and window overlap.
         device: Torch device (default: chosen from ``config.device``).
     """
-    from components.training.loop import choose_device
+    from components.training.optim import choose_device
 
     device = device or choose_device(config.device)
     loaded.model.to(device).eval()

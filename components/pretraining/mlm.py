@@ -44,7 +44,8 @@ from components.tokenisers.common import (
     load_sequence_tokenizer,
 )
 from components.training.config import ModelConfig
-from components.training.loop import DIVERGENCE_FACTOR, TrainingDiverged, choose_device
+from components.training.loop import DIVERGENCE_FACTOR, TrainingDiverged
+from components.training.optim import adamw, autocast_dtype, choose_device, linear_warmup_schedule
 from components.training.model import build_classifier
 
 ENCODER_DIR = "encoder"
@@ -143,14 +144,6 @@ def encode_windows(
     return ids, attention
 
 
-def _autocast_dtype(device):
-    import torch
-
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 def _mlm_logits(model, hidden):
     """The MLM head on the chosen positions only: over a large vocabulary the full logits would dwarf the model."""
     if model.config.model_type == "bert":
@@ -246,18 +239,9 @@ def train_masked_lm(
 
     device = choose_device(config.device)
     model.to(device)
-    # Biases and layer norms are not decayed (BERT's convention, as in the classifier's loop).
-    decayed = {n for n, p in model.named_parameters() if p.ndim > 1 and "LayerNorm" not in n and "layer_norm" not in n}
-    decay = [p for n, p in model.named_parameters() if n in decayed]
-    no_decay = [p for n, p in model.named_parameters() if n not in decayed]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON, fused=device.type == "cuda",
-    )
+    optimizer = adamw(model, config.learning_rate, config.weight_decay, ADAM_BETAS, ADAM_EPSILON, device)
     total = config.max_steps
-    warmup = int(total * config.warmup_ratio)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (
-        (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total - step) / max(1, total - warmup))))
+    scheduler = linear_warmup_schedule(optimizer, total, config.warmup_ratio)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(checkpoint_dir, model, optimizer, scheduler, fingerprint, device)
     state = state or {"step": 0, "fingerprint": fingerprint, "history": [], "interval": _new_interval(),
@@ -273,7 +257,7 @@ def train_masked_lm(
     pad_id, mask_id, unk_id = vocab[PAD], vocab[MASK], vocab[UNK]
     random_ids = (max(special) + 1, len(vocab))
     chance = math.log(len(vocab))
-    dtype = _autocast_dtype(device)
+    dtype = autocast_dtype(device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
     interval = state["interval"]
     result = PretrainResult(state["history"], start, start, state["tokens_seen"], state["train_seconds"])

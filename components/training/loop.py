@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from components.errors import InputError
-from components.training.config import Device, TrainConfig, higher_is_better
+from components.training.config import TrainConfig, higher_is_better
 from components.training.data import EncodedSplit, batches
 from components.training.metrics import classification_metrics
+from components.training.optim import adamw, autocast_dtype, choose_device, linear_warmup_schedule
 
 # An epoch whose mean training loss is this many times chance level (ln of the class count) is
 # not learning but blowing up: stop it rather than spend the remaining epochs.
@@ -44,31 +45,12 @@ class FitResult:
     resumed_from: int = 0
 
 
-def choose_device(choice: Device):
-    """``cuda`` when asked for or (with ``auto``) present, else ``cpu``."""
-    import torch
-
-    if choice is Device.CUDA and not torch.cuda.is_available():
-        raise InputError("--device", "cuda requested but no CUDA device is available; use auto or cpu")
-    if choice is Device.CPU or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda")
-
-
-def _autocast_dtype(device):
-    import torch
-
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 def predict_probabilities(model, split: EncodedSplit, batch_size: int, pad_id: int, device) -> tuple[np.ndarray, float]:
     """Class probabilities for every row and the mean cross-entropy loss."""
     import torch
 
     model.eval()
-    dtype = _autocast_dtype(device)
+    dtype = autocast_dtype(device)
     outputs, losses = [], []
     with torch.inference_mode():
         for ids, mask, labels in batches(split, batch_size, pad_id):
@@ -159,22 +141,13 @@ def fit(
     device = choose_device(config.device)
     model.to(device)
     torch.manual_seed(config.seed)
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "LayerNorm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "LayerNorm" not in n)]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_epsilon,
-        fused=device.type == "cuda",
-    )
+    optimizer = adamw(model, config.learning_rate, config.weight_decay, (config.adam_beta1, config.adam_beta2),
+                      config.adam_epsilon, device)
     steps_per_epoch = math.ceil(len(train) / config.per_device_train_batch_size)
-    total = steps_per_epoch * config.num_train_epochs
-    warmup = int(total * config.warmup_ratio)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
-    )
+    scheduler = linear_warmup_schedule(optimizer, steps_per_epoch * config.num_train_epochs, config.warmup_ratio)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     start_epoch, result = _load_state(checkpoint_dir, model, optimizer, scheduler, fingerprint)
-    dtype = _autocast_dtype(device)
+    dtype = autocast_dtype(device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
     better = higher_is_better(config)
 

@@ -1,0 +1,53 @@
+"""What every training loop here shares: device and precision choice, AdamW and its schedule."""
+
+from __future__ import annotations
+
+from components.errors import InputError
+from components.training.config import Device
+
+
+def choose_device(choice: Device):
+    """``cuda`` when asked for or (with ``auto``) present, else ``cpu``."""
+    import torch
+
+    if choice is Device.CUDA and not torch.cuda.is_available():
+        raise InputError("--device", "cuda requested but no CUDA device is available; use auto or cpu")
+    if choice is Device.CPU or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def autocast_dtype(device):
+    """bf16 (or fp16 where bf16 is missing) on CUDA; ``None`` (full precision) on the CPU."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def adamw(model, learning_rate: float, weight_decay: float, betas: tuple[float, float], eps: float, device):
+    """AdamW that, as BERT's recipe does, decays neither biases nor layer norms."""
+    import torch
+
+    decayed = {n for n, p in model.named_parameters() if p.ndim > 1 and "LayerNorm" not in n and "layer_norm" not in n}
+    decay = [p for n, p in model.named_parameters() if n in decayed]
+    no_decay = [p for n, p in model.named_parameters() if n not in decayed]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=learning_rate, betas=betas, eps=eps, fused=device.type == "cuda",
+    )
+
+
+def linear_warmup_schedule(optimizer, total_steps: int, warmup_ratio: float):
+    """Linear warm-up over ``warmup_ratio`` of the steps, then linear decay to zero."""
+    import torch
+
+    warmup = int(total_steps * warmup_ratio)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
