@@ -17,6 +17,9 @@ class Artifacts(StrEnum):
     PRODUCTION_VERSION = "production_version"
     ENCODER_DIR = "encoder_dir"
     PRETRAINING_METRICS = "pretraining_metrics"
+    INTERPRETATION = "interpretation"
+    PREDICTIONS = "predictions"
+    POWERLAW_SUMMARY = "powerlaw_summary"
 
 
 class Pipelines(StrEnum):
@@ -25,6 +28,11 @@ class Pipelines(StrEnum):
     DATASET = "dataset_pipeline"
     TRAINING = "training_pipeline"
     PRETRAINING = "pretraining_pipeline"
+    COMPARISON = "comparison_pipeline"
+
+
+# Where the interpretation and prediction steps take their model from by default.
+PRODUCTION_MODEL = "registry:genomic_bert@production"
 
 
 class Models(StrEnum):
