@@ -18,8 +18,15 @@ from components.search.spec import ALIASES, Distribution, Method, SweepSpec, spl
 from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
 from components.training.loop import TrainingDiverged
 from components.training.baselines import fit_baselines
-from components.training.report import beats_baseline
-from components.training.run import METRICS_FILE, MODEL_DIR, TrainingData, load_training_data, train_classifier
+from components.training.report import beats_baseline, write_sweep_report
+from components.training.run import (
+    METRICS_FILE,
+    MODEL_DIR,
+    REPORT_FILE,
+    TrainingData,
+    load_training_data,
+    train_classifier,
+)
 
 STUDY_FILE = "study.db"
 TRIALS_FILE = "trials.csv"
@@ -153,7 +160,31 @@ def run_sweep(
     (out / BEST_FILE).write_text(json.dumps(result["hyperparameters"], indent=2) + "\n")
     _add_baselines(result["summary"], load_training_data(data), base_training.seed)
     (out / METRICS_FILE).write_text(json.dumps(result["summary"], indent=2))
+    write_sweep_report(out / REPORT_FILE, result, plot_trials(result["trials"], metric, out / "trials.png"))
     return result
+
+
+def plot_trials(rows: list[dict], metric: str, path: Path) -> Path:
+    """The metric of every trial against its learning rate (or trial number); failed trials at zero."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_key = "param_learning_rate" if any("param_learning_rate" in row for row in rows) else "trial"
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for state, marker in (("COMPLETE", "o"), ("PRUNED", "s"), ("FAIL", "x")):
+        chosen = [row for row in rows if row["state"] == state and row.get(x_key) is not None]
+        values = [row[metric] if row[metric] is not None else 0.0 for row in chosen]
+        axes.scatter([row[x_key] for row in chosen], values, marker=marker, label=state.lower())
+    if x_key == "param_learning_rate":
+        axes.set_xscale("log")
+    axes.set(xlabel=x_key.removeprefix("param_"), ylabel=f"{metric} (valid)", title="Trials")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
 
 
 def _add_baselines(summary: dict, loaded, seed: int) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from components.dataset.splitting import assign_splits, group_records, molecule_key
 from components.errors import InputError
 from components.training.config import ModelConfig, TrainConfig
+from components.training.report import write_cv_report
 from components.training.run import LoadedData, TrainingData, load_training_data, train_classifier
 
 CV_METRICS_FILE = "cv_metrics.json"
@@ -91,7 +92,7 @@ def cross_validate(
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(out / FOLDS_FILE, index=False)
-    plot_folds(rows, out / "cv_metrics.png")
+    write_cv_report(out / "report.html", result, plot_folds(rows, out / "cv_metrics.png"))
     temporary = out / f".{CV_METRICS_FILE}.tmp"
     temporary.write_text(json.dumps(result, indent=2))
     temporary.replace(out / CV_METRICS_FILE)

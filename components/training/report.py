@@ -47,6 +47,16 @@ def write_report(path: Path, title: str, test_metrics: dict, baselines: dict[str
     rows = _row("model", test_metrics, "test_", emphasis=True) + "".join(
         _row(f"baseline: {name}", metrics, "test_") for name, metrics in baselines.items()
     )
+    body = f"""<h2>Test split</h2>
+{flag}
+<table><tr><th></th>{header}</tr>{rows}</table>
+<h2>Figures</h2>
+{''.join(_image(figure) for figure in figures)}"""
+    return write_page(path, title, facts, body)
+
+
+def write_page(path: Path, title: str, facts: dict[str, str], body: str) -> Path:
+    """Write a self-contained page (title and facts escaped here; ``body`` must be escaped HTML)."""
     fact_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -58,14 +68,52 @@ figure {{ display: inline-block; margin: .5rem; }} img {{ max-width: 100%; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <table>{fact_rows}</table>
-<h2>Test split</h2>
-{flag}
-<table><tr><th></th>{header}</tr>{rows}</table>
-<h2>Figures</h2>
-{''.join(_image(figure) for figure in figures)}
+{body}
 </body></html>
 """
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(page, encoding="utf-8")
     temporary.replace(path)
     return path
+
+
+def table(rows: list[dict], digits: int = 3) -> str:
+    """An escaped HTML table of dictionaries (numbers rounded)."""
+    if not rows:
+        return "<p>no rows</p>"
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+
+    def cell(value) -> str:
+        text = f"{value:.{digits}f}" if isinstance(value, float) else ("" if value is None else str(value))
+        return f"<td>{html.escape(text)}</td>"
+
+    header = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
+    body = "".join("<tr>" + "".join(cell(row.get(column)) for column in columns) + "</tr>" for row in rows)
+    return f"<table><tr>{header}</tr>{body}</table>"
+
+
+def write_cv_report(path: Path, result: dict, figure: Path) -> Path:
+    """Cross-validation page: mean ± sd beside the k-mer baseline, per-fold table, the fold plot."""
+    summary = result["summary"]
+    lines = []
+    for key in ("test_mcc", "test_roc_auc", "test_f1"):
+        model, baseline = summary[key], summary.get(f"kmer_1_4_{key}")
+        line = {"metric": key.removeprefix("test_"), "model mean": model["mean"], "model sd": model["sd"]}
+        if baseline:
+            line.update({"1–4-mer baseline mean": baseline["mean"], "baseline sd": baseline["sd"]})
+        lines.append(line)
+    folds = [{k: v for k, v in row.items() if k != "initial_weights_sha256"} for row in result["folds"]]
+    body = f"<h2>Mean ± sd over folds</h2>{table(lines)}<h2>Per fold</h2>{table(folds)}<h2>Figure</h2>{_image(figure)}"
+    facts = {"folds": result["k"], "seed": result["seed"], "model": result["model"], "training": result["training"]}
+    return write_page(path, f"Cross-validation, {result['k']} folds", facts, body)
+
+
+def write_sweep_report(path: Path, result: dict, figure: Path | None) -> Path:
+    """Sweep page: every trial's state, parameters and metric; the best trial's settings."""
+    best = table([{"setting": k, "value": v} for k, v in result["best_values"].items()])
+    body = f"<h2>Best trial</h2>{best}<h2>Trials</h2>{table(result['trials'], digits=6)}"
+    if figure is not None:
+        body += f"<h2>Figure</h2>{_image(figure)}"
+    facts = {"best trial": result["best_trial"], result["metric"]: f"{result['best_value']:.4f}",
+             "trials": len(result["trials"])}
+    return write_page(path, "Hyperparameter search", facts, body)

@@ -63,3 +63,9 @@ def test_command_takes_hyperparameters_from_a_sweep_folder(tiny_dataset, tmp_pat
     assert cross_validate_command.main(args) == 2  # a finished run is not replaced without --overwrite
     assert cross_validate_command.main([*args, "-k", "1", "--overwrite"]) == 2
     assert "at least 2 folds" in capsys.readouterr().err
+
+
+def test_report_page_is_written_and_escaped(tiny_dataset, tmp_path):
+    cross_validate(tiny_dataset, TINY_MODEL, ONE_EPOCH, 2, str(tmp_path / "cv"), show_progress=False)
+    page = (tmp_path / "cv" / "report.html").read_text()
+    assert "Mean ± sd over folds" in page and "data:image/png;base64," in page and "baseline" in page

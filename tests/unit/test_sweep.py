@@ -41,6 +41,7 @@ def test_each_method_survives_a_diverging_trial(method, tiny_dataset, tmp_path):
     assert result["hyperparameters"]["learning_rate"] == 0.003
     assert json.loads((out / "hyperparams.json").read_text())["learning_rate"] == 0.003
     assert (out / "model_files" / "model.safetensors").exists()
+    assert "Best trial" in (out / "report.html").read_text() and (out / "trials.png").exists()
 
 
 def test_rerun_continues_the_same_study(tiny_dataset, tmp_path):
