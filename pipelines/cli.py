@@ -18,6 +18,7 @@ from pathlib import Path
 from components.cli.common import HelpFormatter, run_command
 from components.errors import InputError
 from components.names import Artifacts
+from pipelines import cluster
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 # The folder that holds components/, steps/ and pipelines/: ZenML's source root.
@@ -84,6 +85,44 @@ def _report_training(run) -> None:
         figures, base = summary[key], summary.get(f"kmer_1_4_{key}")
         beside = f"   (1–4-mer baseline {base['mean']:.3f} ± {base['sd']:.3f})" if base else ""
         print(f"  {label:8} {figures['mean']:.3f} ± {figures['sd']:.3f}{beside}")
+    promoted = _output(run, Artifacts.PRODUCTION_VERSION).load()
+    if run.model_version is not None:
+        name = run.model_version.model.name
+        verdict = f"production is registry:{name}@{promoted}" if promoted else "no version beats its baseline yet"
+        print(f"Registry: registry:{name}@{run.model_version.number} ({verdict})")
+    if "interpret_sequences" in run.steps:
+        print(f"Interpretation: {_output(run, Artifacts.INTERPRETATION).load()['index']}")
+    print(f"ZenML run: {run.name}")
+
+
+def _report_comparison(run) -> None:
+    summary = _output(run, Artifacts.POWERLAW_SUMMARY).load()
+    print(summary.to_string(index=False, max_colwidth=40))
+    print(f"Figures and tables: {_step_folder(run, 'compare_models')}")
+    print(f"ZenML run: {run.name}")
+
+
+def _report_pretraining(run) -> None:
+    from components.pretraining.mlm import ENCODER_DIR, METRICS_FILE
+
+    metrics = _output(run, Artifacts.PRETRAINING_METRICS).load()
+    exclusion = metrics["exclusion"]
+    pretrain_dir = _step_folder(run, "pretrain_encoder")
+    print(f"Pre-trained {metrics['steps']} steps ({metrics['tokens_seen']:,} tokens, "
+          f"{metrics['tokens_per_second']:,.0f} tokens/s on {metrics['device']}): "
+          f"mlm_loss {metrics['mlm_loss']:.4f}, mlm_accuracy {metrics['mlm_accuracy']:.4f}")
+    # The step read the dataset from ZenML's copy (a temporary folder); name the one the run wrote.
+    others = len(exclusion["datasets"]) - 1
+    also = f" and {others} more dataset(s)" if others else ""
+    print(f"Held out: {exclusion['bases_removed']:,} bases removed at {exclusion['occurrences']:,} occurrences of "
+          f"{exclusion['held_out_found']:,}/{exclusion['held_out_sequences']:,} valid and test sequences of "
+          f"{_step_folder(run, 'create_dataset')}{also}, on either strand")
+    print(f"Encoder: {pretrain_dir / ENCODER_DIR}  (metrics: {pretrain_dir / METRICS_FILE})")
+    if run.model_version is None:
+        print("Registry: not registered (the configuration has no `model:`)")
+    else:
+        reference = f"registry:{run.model_version.model.name}@{run.model_version.number}"
+        print(f"Registry: {reference}  (fine-tune from it with training.init_from: {reference})")
     print(f"ZenML run: {run.name}")
 
 
@@ -106,6 +145,19 @@ COMMANDS = {
         "the training pipeline with a small sweep and few epochs: minutes on a laptop CPU",
         _report_training,
     ),
+    "pretraining": PipelineCommand(
+        "pipelines.pretraining_pipeline.pretraining_pipeline",
+        CONFIG_DIR / "pretraining_pipeline.yaml",
+        "corpus tokeniser → the task's split → masked-LM encoder without its valid/test sequences, registered "
+        "(fine-tune from it: training --config pipelines/configs/training_pipeline_pretrained.yaml)",
+        _report_pretraining,
+    ),
+    "compare": PipelineCommand(
+        "pipelines.comparison_pipeline.comparison_pipeline",
+        CONFIG_DIR / "comparison_pipeline.yaml",
+        "registered model versions → weight-spectrum comparison (fit_powerlaw) beside their metrics",
+        _report_comparison,
+    ),
 }
 
 
@@ -120,7 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
             "  genomenlp-pipeline dataset\n"
             "  genomenlp-pipeline dataset --config pipelines/configs/dataset_pipeline_kmer.yaml\n"
             "  genomenlp-pipeline quick\n"
-            "  genomenlp-pipeline training"
+            "  genomenlp-pipeline training\n"
+            "  genomenlp-pipeline pretraining\n"
+            "  genomenlp-pipeline training --config pipelines/configs/training_pipeline_pretrained.yaml\n\n"
+            "on Kubeflow (pipelines/configs/*_kubeflow*.yaml):\n"
+            "  genomenlp-pipeline stack register-kubeflow --config pipelines/configs/stacks/kubeflow.yaml\n"
+            "  genomenlp-pipeline compile\n"
+            "  genomenlp-pipeline submit training --stack kubeflow"
         ),
         formatter_class=HelpFormatter,
     )
@@ -133,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
             default=command.default_config,
             help=f"ZenML run configuration YAML (default: {command.default_config})",
         )
+    # compile, submit and stack: the same pipelines on the Kubeflow stack (pipelines/cluster.py).
+    cluster.add_commands(commands, COMMANDS)
     return parser
 
 
@@ -170,10 +230,14 @@ def ensure_zenml_repository(root: Path | None = None) -> None:
 
 def _body(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in cluster.CLUSTER_COMMANDS:
+        ensure_zenml_repository()
+        return cluster.run(args, COMMANDS)
     command = COMMANDS[args.command]
     # Imported late: ZenML takes seconds to import, which --help and argument errors should not pay.
     from zenml.orchestrators.local import local_orchestrator
 
+    from pipelines.registry import install_registry_resolver
     from pipelines.run_config import check_run_config
 
     module, _, name = command.pipeline.rpartition(".")
@@ -183,6 +247,8 @@ def _body(argv: list[str] | None) -> int:
     ensure_zenml_repository()
     # The local orchestrator logs each failed step's traceback under its module's logger.
     logging.getLogger(local_orchestrator.__name__).addFilter(_HideInputErrorTraceback())
+    # Steps run in this process on the local orchestrator: `training.init_from: registry:…` resolves here.
+    install_registry_resolver()
     run = pipeline.with_options(config_path=str(args.config))()
     command.report(run)
     return 0

@@ -79,9 +79,11 @@ def resolve_registry_reference(text: str) -> str:
             version = client.get_model_version(reference.name, reference.version)
     except KeyError:
         raise InputError(f"registry:{text}", "no such model version in the registry") from None
-    artifact = version.get_artifact(Artifacts.MODEL_DIR)
+    # A classifier version holds a model folder; an encoder version (the pre-training pipeline's) an encoder folder.
+    artifact = version.get_artifact(Artifacts.MODEL_DIR) or version.get_artifact(Artifacts.ENCODER_DIR)
     if artifact is None:
-        raise InputError(f"registry:{text}", f"version {version.number} holds no {Artifacts.MODEL_DIR} artifact")
+        raise InputError(f"registry:{text}", f"version {version.number} holds no {Artifacts.MODEL_DIR} "
+                         f"or {Artifacts.ENCODER_DIR} artifact")
     return str(artifact.load())
 
 

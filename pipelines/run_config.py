@@ -54,6 +54,45 @@ def _check_arguments(function, given: object, source: str, where: str, require_a
             raise InputError(source, f"{where}: missing required parameter {missing[0]}")
 
 
+def _check_model(model, value: object, source: str, where: str) -> None:
+    """Check ``value`` against a ZenML settings model: known keys (ZenML ignores others), valid values."""
+    _check_keys(value, model.model_fields, source, where)
+    try:
+        model.model_validate(value)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in (where, *first["loc"]))
+        raise InputError(source, f"{location}: {first['msg']}") from None
+
+
+def _check_settings(settings: object, source: str, where: str) -> None:
+    """Check the settings this project uses; other components' settings are left to ZenML.
+
+    Placement written under a misspelt key would otherwise vanish silently from the compiled
+    Kubeflow pipeline (ZenML's settings models accept or ignore unknown keys).
+    """
+    from zenml.config import DockerSettings, ResourceSettings
+
+    if not isinstance(settings, dict):
+        raise InputError(source, f"{where} must be a mapping")
+    models = {"resources": ResourceSettings, "docker": DockerSettings}
+    for key, value in settings.items():
+        # The project's only orchestrator with settings is genomenlp_kubeflow; a key naming another
+        # (a typo included) would be dropped by ZenML with a warning.
+        if key.replace(":", ".").split(".")[0] == "orchestrator":
+            from zenml.integrations.kubernetes.pod_settings import KubernetesPodSettings
+
+            from pipelines.kubeflow_flavor import SETTINGS_KEY, GenomeKubeflowOrchestratorSettings
+
+            if key != SETTINGS_KEY:
+                raise InputError(source, f"unknown key {where}.{key} (orchestrator settings go under {SETTINGS_KEY})")
+            _check_model(GenomeKubeflowOrchestratorSettings, value, source, f"{where}.{key}")
+            if value.get("pod_settings") is not None:
+                _check_model(KubernetesPodSettings, value["pod_settings"], source, f"{where}.{key}.pod_settings")
+        elif key in models:
+            _check_model(models[key], value, source, f"{where}.{key}")
+
+
 def _step(name: str, source: str):
     """The step ``steps.<name>.<name>`` (one step per module, named as its module)."""
     try:
@@ -90,6 +129,12 @@ def check_run_config(pipeline, path: str | Path) -> dict:
     except yaml.YAMLError as error:
         raise InputError(source, f"not valid YAML ({str(error).splitlines()[0]})") from None
     _check_keys(config, PipelineRunConfiguration.model_fields, source, "")
+    if config.get("settings") is not None:
+        _check_settings(config["settings"], source, "settings")
+    if config.get("schedule") is not None:
+        from zenml.config.schedule import Schedule
+
+        _check_model(Schedule, config["schedule"], source, "schedule")
     _check_arguments(
         pipeline.entrypoint, config.get("parameters") or {}, source, "parameters", require_all=True
     )
@@ -98,6 +143,8 @@ def check_run_config(pipeline, path: str | Path) -> dict:
         raise InputError(source, "steps must be a mapping of step name to settings")
     for name, step_config in steps.items():
         _check_keys(step_config, StepConfigurationUpdate.model_fields, source, f"steps.{name}")
+        if step_config.get("settings") is not None:
+            _check_settings(step_config["settings"], source, f"steps.{name}.settings")
         where = f"steps.{name}.parameters"
         _check_arguments(
             _step(name, source).entrypoint,

@@ -5,6 +5,7 @@ from zenml.enums import ExecutionMode
 
 from components.configs import (
     DatasetConfig,
+    InterpretConfig,
     KmerConfig,
     ModelConfig,
     SweepSpec,
@@ -15,6 +16,7 @@ from components.names import Pipelines
 from steps.build_kmer_tokeniser import build_kmer_tokeniser
 from steps.create_dataset import create_dataset
 from steps.cross_validate_model import cross_validate_model
+from steps.interpret_sequences import interpret_sequences
 from steps.promote_model import promote_model
 from steps.sweep_hyperparameters import sweep_hyperparameters
 from steps.train_classifier import train_classifier
@@ -25,6 +27,7 @@ DEFAULT_TOKENISE = TokeniseConfig()
 DEFAULT_DATASET = DatasetConfig()
 DEFAULT_MODEL = ModelConfig()
 DEFAULT_TRAINING = TrainConfig()
+DEFAULT_INTERPRET = InterpretConfig()
 
 
 # Steps write user-facing folders, so a cached (skipped) step would leave output_dir unwritten.
@@ -41,6 +44,8 @@ def training_pipeline(
     trials: int = 8,
     folds: int = 5,
     overwrite: bool = False,
+    explain: list[str] | None = None,
+    interpret: InterpretConfig = DEFAULT_INTERPRET,
 ) -> None:
     """Build the dataset, sweep hyperparameters, train with the best and cross-validate them.
 
@@ -56,6 +61,8 @@ def training_pipeline(
         trials: Sweep trials.
         folds: Cross-validation folds.
         overwrite: Replace the folders of a previous run under ``output_dir``.
+        explain: FASTA files or sequences to interpret with the trained model (``output_dir/interpret``).
+        interpret: Interpretation settings.
     """
     if kmer is None:
         tokenizer_json = train_tokeniser(class_files, tokenise)
@@ -67,9 +74,11 @@ def training_pipeline(
         class_files, tokenizer_json, dataset, f"{output_dir}/dataset", overwrite, kmer_stride
     )
     best, _ = sweep_hyperparameters(dataset_dir, sweep, model, training, trials, f"{output_dir}/sweep", overwrite)
-    train_classifier(dataset_dir, best, model, training, f"{output_dir}/train", overwrite)
+    model_dir, _ = train_classifier(dataset_dir, best, model, training, f"{output_dir}/train", overwrite)
     # After training, so a failing training run stops the pipeline before k more models train.
     cv_metrics = cross_validate_model(
         dataset_dir, best, model, training, folds, f"{output_dir}/cv", overwrite, after="train_classifier"
     )
     promote_model(cv_metrics)
+    if explain:
+        interpret_sequences(explain, interpret, f"{output_dir}/interpret", model_dir=model_dir, overwrite=overwrite)

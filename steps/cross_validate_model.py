@@ -17,6 +17,7 @@ from components.training.config import (
 )
 from components.training.cross_validation import cross_validate
 from components.training.run import TrainingData
+from pipelines.registry import install_registry_resolver
 
 
 @step
@@ -50,6 +51,8 @@ def cross_validate_model(
     training = training_config_from_mapping(
         {**training.model_dump(), **hyperparameters}, source, {"num_train_epochs": epochs}
     )
+    # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
+    install_registry_resolver()
     data = TrainingData(str(dataset_dir / "train.parquet"), "parquet", str(dataset_dir / TOKENIZER_FILE))
     result = cross_validate(data, model, training, folds, output_dir, overwrite, False)
     # Prefixed: the training step logs test_mcc etc. to the same model version.

@@ -13,6 +13,7 @@ from components.search.spec import SweepSpec
 from components.stages import TOKENIZER_FILE
 from components.training.config import ModelConfig, TrainConfig, training_config_from_mapping
 from components.training.run import TrainingData
+from pipelines.registry import install_registry_resolver
 
 
 @step
@@ -45,6 +46,8 @@ def sweep_hyperparameters(
     if overwrite and Path(output_dir).exists():
         shutil.rmtree(output_dir)
     training = training_config_from_mapping(training.model_dump(), "epochs", {"num_train_epochs": epochs})
+    # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
+    install_registry_resolver()
     data = TrainingData(str(dataset_dir / "train.parquet"), "parquet", str(dataset_dir / TOKENIZER_FILE))
     result = run_sweep(spec, data, model, training, trials, output_dir, show_progress=False)
     # Only the searched values: the pipeline's own settings (e.g. the final epochs) must not be overridden.

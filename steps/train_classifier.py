@@ -17,6 +17,7 @@ from components.training.config import (
 )
 from components.training.run import MODEL_DIR, TrainingData
 from components.training.run import train_classifier as train
+from pipelines.registry import install_registry_resolver
 
 
 @step
@@ -48,6 +49,8 @@ def train_classifier(
     source = Artifacts.BEST_HYPERPARAMETERS
     model = model_config_from_mapping({**model.model_dump(), **hyperparameters}, source)
     training = training_config_from_mapping({**training.model_dump(), **hyperparameters}, source)
+    # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
+    install_registry_resolver()
     data = TrainingData(str(dataset_dir / "train.parquet"), "parquet", str(dataset_dir / TOKENIZER_FILE))
     metrics = train(data, model, training, output_dir, overwrite, show_progress=False)
     scalars = version_metadata(metrics)

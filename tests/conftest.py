@@ -128,3 +128,81 @@ def tiny_kmer_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         paths, make_kmer_tokenizer(paths, KmerConfig(k=3)), config, str(out), False, False
     )
     return out
+
+
+class RestartableS3:
+    """moto's S3 server in this process on 127.0.0.1; its buckets survive :meth:`restart`.
+
+    moto keeps its state in the process, not in the server thread, so stopping the HTTP server
+    and starting another on the same port is what a restart of a persistent S3 service looks like
+    from a client: connections refused for a while, then the same objects.
+    """
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._server = None
+
+    def start(self) -> None:
+        """Serve on the fixed port."""
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+
+    def stop(self) -> None:
+        """Close the listening socket; requests are refused until :meth:`start`."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def restart(self, downtime: float) -> None:
+        """Stop, stay down for ``downtime`` seconds, start again on the same port."""
+        import time
+
+        self.stop()
+        time.sleep(downtime)
+        self.start()
+
+    def client(self):
+        """A boto3 S3 client for checking what the server holds."""
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+
+
+@pytest.fixture(scope="module")
+def restartable_s3() -> Iterator[RestartableS3]:
+    """An in-process S3 server (moto) for the module, with test keys in ``os.environ``.
+
+    The endpoint is not put in the environment: stack components carry it in their configuration.
+    """
+    import logging
+
+    environment = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    # werkzeug would log every request of the server thread.
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.ERROR)
+    server = RestartableS3()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        werkzeug.setLevel(level)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

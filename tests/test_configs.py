@@ -14,6 +14,7 @@ import yaml
 from zenml.pipelines.pipeline_definition import Pipeline
 
 from components.errors import InputError
+from components.names import Models
 from pipelines import cli
 from pipelines.run_config import check_run_config
 
@@ -49,8 +50,8 @@ def test_config_fits_its_pipeline(path):
     config = check_run_config(_pipeline_for(path), path)
 
     # Bundled configs are run from the repository root, so their relative inputs must exist there.
-    for class_file in config["parameters"].get("class_files", []):
-        assert (REPO_ROOT / class_file).is_file(), class_file
+    for input_file in [*config["parameters"].get("class_files", []), *config["parameters"].get("corpus_files", [])]:
+        assert (REPO_ROOT / input_file).is_file(), input_file
     # Steps write user-facing folders, which a cached (skipped) step would not write.
     assert config.get("enable_cache") is False
 
@@ -191,3 +192,78 @@ def test_the_reference_training_config_passes(tmp_path):
     path = tmp_path / "training_pipeline.yaml"
     path.write_text(yaml.safe_dump(GOOD_TRAINING))
     assert check_run_config(_pipelines()["training_pipeline"], path) == GOOD_TRAINING
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((CONFIG_DIR / name).read_text(encoding="utf-8"))
+
+
+def test_pretrained_training_config_fine_tunes_the_bundled_encoder_on_the_split_it_held_out():
+    pretraining, training = _load("pretraining_pipeline.yaml"), _load("training_pipeline_pretrained.yaml")
+
+    assert pretraining["model"]["name"] == Models.GENOMIC_BERT_ENCODER
+    assert training["parameters"]["training"]["init_from"] == f"registry:{Models.GENOMIC_BERT_ENCODER}@latest"
+    # The held-out split follows from the class files and dataset settings; fine-tuning needs the
+    # encoder's tokeniser and shape. Drift in any of them would leak test sequences or fail to load.
+    for key in ("class_files", "kmer", "dataset", "model"):
+        assert pretraining["parameters"][key] == training["parameters"][key], key
+    # The encoder is pre-trained for the task the default training configuration trains on.
+    assert training["parameters"]["dataset"] == _load("training_pipeline.yaml")["parameters"]["dataset"]
+
+
+GOOD_PRETRAINING = {
+    "enable_cache": False,
+    "parameters": {
+        "corpus_files": ["genome.fa"],
+        "class_files": ["a.fa", "b.fa"],
+        "output_dir": "out",
+        "kmer": {"k": 3},
+        "pretrain": {"max_steps": 10},
+    },
+    "steps": {"pretrain_encoder": {"parameters": {"exclude": ["other_dataset"]}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"parameters": {"class_files": ["a.fa", "b.fa"], "output_dir": "out"}},
+            "missing required parameter corpus_files",
+        ),
+        (
+            {"parameters": {**GOOD_PRETRAINING["parameters"], "pretrain": {"max_step": 10}}},
+            "parameters.pretrain.max_step: Extra inputs are not permitted",
+        ),
+        (
+            {"parameters": {**GOOD_PRETRAINING["parameters"], "pretrain": {"window": 64, "stride": 128}}},
+            "parameters.pretrain: Value error, stride (128) must not exceed window (64)",
+        ),
+        (
+            {"parameters": {**GOOD_PRETRAINING["parameters"], "pretrain": {"mask_probability": 1.5}}},
+            "parameters.pretrain.mask_probability: Input should be less than 1",
+        ),
+        (
+            {"steps": {"pretrain_encoder": {"parameters": {"exclude": "other_dataset"}}}},
+            "steps.pretrain_encoder.parameters.exclude: Input should be a valid list",
+        ),
+        (
+            {"steps": {"pretrain_encoder": {"parameters": {"exlude": ["other_dataset"]}}}},
+            "unknown key steps.pretrain_encoder.parameters.exlude",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_pretraining_mistakes_are_reported_with_their_key(tmp_path, change, message):
+    path = tmp_path / "pretraining_pipeline.yaml"
+    path.write_text(yaml.safe_dump({**GOOD_PRETRAINING, **change}))
+
+    with pytest.raises(InputError) as raised:
+        check_run_config(_pipelines()["pretraining_pipeline"], path)
+    assert message in str(raised.value)
+
+
+def test_the_reference_pretraining_config_passes(tmp_path):
+    path = tmp_path / "pretraining_pipeline.yaml"
+    path.write_text(yaml.safe_dump(GOOD_PRETRAINING))
+    assert check_run_config(_pipelines()["pretraining_pipeline"], path) == GOOD_PRETRAINING

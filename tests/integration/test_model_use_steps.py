@@ -44,7 +44,7 @@ def registered(clean_zenml_client, tmp_path_factory):
     MODEL_RESOLVERS.pop("registry", None)
 
 
-def test_comparison_pipeline_reads_versions_from_the_registry(registered, tmp_path):
+def test_comparison_pipeline_reads_versions_from_the_registry(registered, tmp_path, capsys):
     from zenml.enums import ExecutionStatus
 
     from pipelines.comparison_pipeline import comparison_pipeline
@@ -57,6 +57,11 @@ def test_comparison_pipeline_reads_versions_from_the_registry(registered, tmp_pa
     assert len(summary) == 2
     assert sorted(summary["test_mcc"].round(2)) == [0.62, 0.71]  # registered metrics beside weight quality
     assert (out / "summary.tsv").exists() and (out / "alpha_hist.png").exists()
+    from pipelines import cli
+
+    cli.COMMANDS["compare"].report(run)
+    printed = capsys.readouterr().out
+    assert "test_mcc" in printed and f"Figures and tables: {out.resolve()}" in printed
 
 
 def test_interpretation_step_uses_the_production_model_by_default(registered, tmp_path):

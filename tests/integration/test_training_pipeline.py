@@ -16,7 +16,7 @@ import yaml
 from transformers import AutoModelForSequenceClassification
 from zenml.enums import ExecutionStatus, ModelStages
 
-from components.configs import DatasetConfig, ModelConfig, SweepSpec, TokeniseConfig, TrainConfig
+from components.configs import DatasetConfig, InterpretConfig, ModelConfig, SweepSpec, TokeniseConfig, TrainConfig
 from components.names import Artifacts, Pipelines
 from pipelines import cli
 from pipelines.training_pipeline import training_pipeline
@@ -53,6 +53,8 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
         training=TINY_TRAINING,
         trials=2,
         folds=2,
+        explain=[str(tiny_fasta_pair[0])],
+        interpret=InterpretConfig(n_steps=4),
     )
 
     run = clean_zenml_client.get_pipeline_run(run.id)
@@ -60,7 +62,9 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert run.pipeline.name == Pipelines.TRAINING
     assert run.model_version is None
     outputs = {name: set(step.outputs) for name, step in run.steps.items()}
-    assert outputs == {**EXPECTED_OUTPUTS, "train_tokeniser": {Artifacts.TOKENIZER_JSON}}
+    assert outputs == {**EXPECTED_OUTPUTS, "train_tokeniser": {Artifacts.TOKENIZER_JSON},
+                       "interpret_sequences": {Artifacts.INTERPRETATION}}
+    assert (out / "interpret" / "index.html").exists()
 
     best = _output(run, Artifacts.BEST_HYPERPARAMETERS).load()
     assert best["learning_rate"] in LEARNING_RATES
@@ -91,6 +95,7 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert f"Model: {out / 'train' / 'model_files'}" in printed
     assert "MCC" in printed and "1–4-mer baseline" in printed
     assert f"ZenML run: {run.name}" in printed
+    assert "Interpretation:" in printed and "index.html" in printed
 
 
 def test_zenml_cli_runs_the_pipeline_from_yaml_with_a_model(clean_zenml_client, zenml_env, tiny_fasta_pair, tmp_path):

@@ -8,11 +8,13 @@ from types import SimpleNamespace
 import pytest
 
 import steps.cross_validate_model as cross_validate_module
+import steps.pretrain_encoder as pretrain_encoder_module
 import steps.train_classifier as train_classifier_module
 from components.configs import (
     DatasetConfig,
     KmerConfig,
     ModelConfig,
+    PretrainConfig,
     SweepSpec,
     TokeniseConfig,
     TrainConfig,
@@ -23,6 +25,7 @@ from components.tokenisers.common import TokenizerKind, sequence_tokenizer_from_
 from steps.build_kmer_tokeniser import build_kmer_tokeniser
 from steps.create_dataset import create_dataset
 from steps.cross_validate_model import cross_validate_model
+from steps.pretrain_encoder import pretrain_encoder
 from steps.sweep_hyperparameters import sweep_hyperparameters
 from steps.train_classifier import train_classifier
 from steps.train_tokeniser import train_tokeniser
@@ -207,3 +210,59 @@ def test_hyperparameters_that_break_the_model_are_named(step, tiny_kmer_dataset,
     arguments += [2] if step is cross_validate_model else []
     with pytest.raises(InputError, match=f"{Artifacts.BEST_HYPERPARAMETERS}: .*divisible"):
         step.entrypoint(*arguments, str(tmp_path / "out"))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models train fastest, and disturb parallel work least, on one thread."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("has_model", [False, True], ids=["no-model", "model"])
+def test_pretrain_encoder_masks_the_held_out_split_and_logs_metrics(
+    tiny_kmer_dataset, tmp_path, monkeypatch, one_thread, has_model
+):
+    import random
+
+    import pandas as pd
+
+    from components.sequences import reverse_complement
+
+    held_out = pd.read_parquet(tiny_kmer_dataset / "test.parquet")["feature"].iloc[0]
+    rng = random.Random(5)
+    flank = ["".join(rng.choice("ACGT") for _ in range(400)) for _ in range(2)]
+    # One held-out sequence on the reverse strand of the genome: the exclusion looks at both.
+    genome = tmp_path / "genome.fa"
+    genome.write_text(f">chr\n{flank[0]}{reverse_complement(held_out)}{flank[1]}\n")
+    calls = []
+    context = SimpleNamespace(model_version=object() if has_model else None)
+    monkeypatch.setattr(pretrain_encoder_module, "get_step_context", lambda: context)
+    monkeypatch.setattr(
+        pretrain_encoder_module, "log_metadata", lambda metadata, **where: calls.append((metadata, where))
+    )
+    config = PretrainConfig(max_steps=2, per_device_train_batch_size=4, logging_steps=1, checkpoint_every=2,
+                            shuffle_buffer=8, device="cpu")
+    out = tmp_path / "pretrain"
+
+    encoder_dir, metrics = pretrain_encoder.entrypoint([str(genome)], tiny_kmer_dataset, config, TINY_MODEL, str(out))
+
+    assert encoder_dir == out / "encoder"
+    assert (encoder_dir / "model.safetensors").is_file() and (encoder_dir / "tokenizer.json").is_file()
+    # The dataset's tokeniser, so a classifier fine-tuned on the dataset can load the encoder.
+    recorded = json.loads((encoder_dir / "genomenlp.json").read_text())
+    manifest = json.loads((tiny_kmer_dataset / "manifest.json").read_text())
+    assert recorded["tokenizer"]["sha256"] == manifest["tokenizer"]["sha256"]
+    assert metrics["bases_removed"] == len(held_out)
+    assert metrics["exclusion"]["datasets"] == [str(tiny_kmer_dataset)]
+    assert metrics["steps"] == 2
+    expected = [{}, {"infer_model": True}] if has_model else [{}]
+    assert [where for _, where in calls] == expected
+    metadata = calls[0][0]
+    assert metadata["bases_removed"] == len(held_out) and metadata["held_out_found"] == 1
+    assert {"mlm_loss", "mlm_accuracy", "tokens_per_second"} <= set(metadata)
+    assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in metadata.values())

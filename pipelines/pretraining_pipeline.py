@@ -1,0 +1,59 @@
+"""The pre-training pipeline: corpus tokeniser → the task's dataset → encoder pre-trained without its held-out split."""
+
+from zenml import pipeline
+from zenml.enums import ExecutionMode
+
+from components.configs import DatasetConfig, KmerConfig, ModelConfig, PretrainConfig, TokeniseConfig
+from components.names import Pipelines
+from steps.build_kmer_tokeniser import build_kmer_tokeniser
+from steps.create_dataset import create_dataset
+from steps.pretrain_encoder import pretrain_encoder
+from steps.train_tokeniser import train_tokeniser
+
+# Module-level defaults: frozen models, so sharing one instance across calls is safe.
+DEFAULT_TOKENISE = TokeniseConfig()
+DEFAULT_DATASET = DatasetConfig()
+DEFAULT_MODEL = ModelConfig()
+DEFAULT_PRETRAIN = PretrainConfig()
+
+
+# Steps write user-facing folders, so a cached (skipped) step would leave output_dir unwritten.
+@pipeline(name=Pipelines.PRETRAINING, enable_cache=False, execution_mode=ExecutionMode.FAIL_FAST)
+def pretraining_pipeline(
+    corpus_files: list[str],
+    class_files: list[str],
+    output_dir: str,
+    tokenise: TokeniseConfig = DEFAULT_TOKENISE,
+    kmer: KmerConfig | None = None,
+    dataset: DatasetConfig = DEFAULT_DATASET,
+    model: ModelConfig = DEFAULT_MODEL,
+    pretrain: PretrainConfig = DEFAULT_PRETRAIN,
+    overwrite: bool = False,
+) -> None:
+    """Learn the tokeniser from the corpus, split the classes as training will, pre-train without valid and test.
+
+    The dataset is built by the training pipeline's own step from the same class files and
+    settings, so its valid and test splits are exactly those a classifier fine-tuned from this
+    encoder is evaluated on (a split is a pure function of the files and ``dataset``).
+
+    Args:
+        corpus_files: Unlabelled FASTA files to pre-train on (whole genomes or any sequences).
+        class_files: One FASTA file per class of the task the encoder is for, in label order.
+        output_dir: Root of the run's folders: ``dataset`` and ``pretrain`` (``pretrain/encoder``).
+        tokenise: Unigram settings, learnt from the corpus (used when ``kmer`` is not given).
+        kmer: k-mer settings; giving them selects the k-mer tokeniser instead of Unigram.
+        dataset: The classifier's split settings: keep them equal to the training pipeline's.
+        model: Encoder architecture and shape (the classifier's).
+        pretrain: Windowing, masking and optimisation.
+        overwrite: Replace the folders of a previous run under ``output_dir``.
+    """
+    if kmer is None:
+        tokenizer_json = train_tokeniser(corpus_files, tokenise)
+        kmer_stride = 1
+    else:
+        tokenizer_json = build_kmer_tokeniser(corpus_files, kmer)
+        kmer_stride = kmer.stride
+    dataset_dir, _ = create_dataset(
+        class_files, tokenizer_json, dataset, f"{output_dir}/dataset", overwrite, kmer_stride
+    )
+    pretrain_encoder(corpus_files, dataset_dir, pretrain, model, f"{output_dir}/pretrain", overwrite, kmer_stride)

@@ -1,0 +1,256 @@
+"""``genomenlp-pipeline compile``: each pipeline's KFP v2 YAML, with every step placed as its YAML says.
+
+No cluster, Docker or ZenML server: the stack's Kubeflow endpoint is a closed port, so a compile
+that tried to upload would fail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp import components
+
+from components.errors import InputError
+from pipelines import cli
+from pipelines.cluster import kubeflow_config
+from pipelines.kubeflow_flavor import SETTINGS_KEY, GenomeKubeflowOrchestratorSettings, kfp_cron
+from pipelines.run_config import check_run_config
+from pipelines.stacks import KubeflowStackConfig, register_kubeflow_stack
+
+CONFIGS = Path(__file__).resolve().parents[2] / "pipelines" / "configs"
+IMAGE = "registry.example.com/genomenlp/genomenlp:cuda-test"
+GPU_STEPS = {
+    "training": {"sweep_hyperparameters", "train_classifier", "cross_validate_model", "interpret_sequences"},
+    "pretraining": {"pretrain_encoder"},
+}
+ENTRYPOINT = ["python", "-m", "zenml.entrypoints.entrypoint"]
+# The pipelines that have a cluster configuration, and the file `compile` writes for each.
+COMPILED = {"dataset": "dataset_pipeline", "training": "training_pipeline", "pretraining": "pretraining_pipeline"}
+
+
+@pytest.fixture(scope="module")
+def project_root(tmp_path_factory):
+    """Stand-in for the repository root, so the command's `zenml init` leaves the real .zen alone."""
+    with pytest.MonkeyPatch.context() as patch:
+        root = tmp_path_factory.mktemp("project")
+        patch.setattr(cli, "PROJECT_ROOT", root)
+        yield root
+
+
+@pytest.fixture(scope="module")
+def kubeflow_stack(clean_zenml_client):
+    config = KubeflowStackConfig(
+        kubeflow_hostname="http://127.0.0.1:9/pipeline",
+        image=IMAGE,
+        registry="registry.example.com/genomenlp",
+        artifact_path="s3://genomenlp/zenml",
+        s3_endpoint_url="http://127.0.0.1:9",
+    )
+    return register_kubeflow_stack(config, clean_zenml_client)
+
+
+@pytest.fixture(scope="module")
+def compiled(kubeflow_stack, project_root, tmp_path_factory) -> dict[str, dict]:
+    """Every pipeline compiled by the command, loaded with kfp's own loader: name → spec dicts."""
+    out = tmp_path_factory.mktemp("kfp")
+    assert cli.main(["compile", "--stack", "kubeflow", "--output", str(out)]) == 0
+    loaded = {}
+    for name, pipeline in COMPILED.items():
+        component = components.load_component_from_file(str(out / f"{pipeline}.yaml"))
+        loaded[name] = {
+            "pipeline": json_format.MessageToDict(component.pipeline_spec),
+            "platform": json_format.MessageToDict(component.platform_spec),
+        }
+    return loaded
+
+
+def _tasks(spec: dict) -> dict[str, tuple[dict, dict]]:
+    """Step name → (its container, its Kubernetes platform config), from the compiled spec."""
+    executors = spec["pipeline"]["deploymentSpec"]["executors"]
+    platform = spec["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    tasks = {}
+    for label, executor in executors.items():
+        args = executor["container"]["args"]
+        tasks[args[args.index("--step_name") + 1]] = (executor["container"], platform.get(label, {}))
+    return tasks
+
+
+def _cpu(count: float) -> str:
+    return str(int(count)) if count == int(count) else f"{int(count * 1000)}m"
+
+
+def _mebibytes(memory: str) -> str:
+    assert memory.endswith("GiB"), "the cluster configs give memory in GiB"
+    return f"{int(float(memory[:-3]) * 1024)}Mi"
+
+
+@pytest.mark.parametrize("name", sorted(COMPILED))
+def test_every_task_carries_the_placement_its_yaml_gives(compiled, name):
+    config = yaml.safe_load(kubeflow_config(cli.COMMANDS[name].default_config).read_text())
+    tasks = _tasks(compiled[name])
+
+    assert set(tasks) == set(config["steps"]), "every step of the pipeline has settings in its YAML"
+    for step, (container, kubernetes) in tasks.items():
+        settings = config["steps"][step]["settings"]
+        resources = settings["resources"]
+        pod = settings.get(SETTINGS_KEY, {}).get("pod_settings", {})
+        assert container["image"] == IMAGE, step
+        assert container["command"] == ENTRYPOINT, step
+        assert "--snapshot_id" in container["args"], step
+        assert container["resources"]["resourceCpuRequest"] == _cpu(resources["cpu_count"]), step
+        assert container["resources"]["resourceMemoryRequest"] == _mebibytes(resources["memory"]), step
+        if resources.get("gpu_count"):
+            accelerator = container["resources"]["accelerator"]
+            assert accelerator["resourceType"] == "nvidia.com/gpu", step
+            assert accelerator["resourceCount"] == str(resources["gpu_count"]), step
+        else:
+            assert "accelerator" not in container["resources"], step
+        assert kubernetes.get("nodeSelector", {}).get("labels", {}) == pod.get("node_selectors", {}), step
+        assert kubernetes.get("tolerations", []) == pod.get("tolerations", []), step
+        # S3 keys come from the cluster's Secret; no credential is written into the YAML.
+        assert {"secretName": "s3-credentials"}.items() <= kubernetes["secretAsEnv"][0].items(), step
+        names = {variable["name"] for variable in container["env"]}
+        assert not {n for n in names if "API_KEY" in n or "API_TOKEN" in n or "PASSWORD" in n}, step
+
+
+@pytest.mark.parametrize("name", sorted(GPU_STEPS))
+def test_gpu_steps_are_the_ones_on_the_gpu_pool(compiled, name):
+    tasks = _tasks(compiled[name])
+    on_gpus = {step for step, (container, _) in tasks.items() if "accelerator" in container["resources"]}
+    tolerating = {step for step, (_, kubernetes) in tasks.items() if kubernetes.get("tolerations")}
+
+    assert on_gpus == tolerating == GPU_STEPS[name]
+    for step in GPU_STEPS[name]:
+        assert tasks[step][1]["nodeSelector"]["labels"] == {"genomenlp.io/node-pool": "gpu"}
+        assert tasks[step][1]["tolerations"] == [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+        ]
+
+
+def test_tasks_keep_the_pipeline_order(compiled):
+    dag = compiled["training"]["pipeline"]["root"]["dag"]["tasks"]
+
+    assert dag["sweep-hyperparameters"]["dependentTasks"] == ["create-dataset"]
+    assert "train-classifier" in dag["cross-validate-model"]["dependentTasks"]
+    assert dag["promote-model"]["dependentTasks"] == ["cross-validate-model"]
+
+
+def _compile_with(project_root, tmp_path, base: str, change) -> tuple[int, str]:
+    config = yaml.safe_load((CONFIGS / base).read_text())
+    change(config)
+    path = tmp_path / base
+    path.write_text(yaml.safe_dump(config))
+    return cli.main(["compile", "dataset", "--config", str(path), "--stack", "kubeflow", "--output", str(tmp_path)])
+
+
+def test_a_pod_setting_kfp_cannot_express_is_refused_naming_the_step(
+    kubeflow_stack, project_root, tmp_path, capsys
+):
+    def add_volume(config):
+        pod = {"volumes": [{"name": "scratch", "emptyDir": {}}]}
+        config["steps"]["create_dataset"]["settings"][SETTINGS_KEY] = {"pod_settings": pod}
+
+    assert _compile_with(project_root, tmp_path, "dataset_pipeline_kubeflow.yaml", add_volume) == 2
+    assert "step create_dataset: pod_settings.volumes is not supported" in capsys.readouterr().err
+    assert not (tmp_path / "dataset_pipeline.yaml").exists()
+
+
+def test_fail_fast_is_refused_rather_than_promised(kubeflow_stack, project_root, tmp_path, capsys):
+    # The local configs' mode: KFP cannot stop running steps when one fails.
+    status = _compile_with(project_root, tmp_path, "dataset_pipeline_kubeflow.yaml", lambda c: c.pop("execution_mode"))
+    assert status == 2
+    assert "fail_fast is not supported" in capsys.readouterr().err
+
+
+def test_compile_needs_a_kubeflow_stack(kubeflow_stack, project_root, tmp_path, capsys):
+    assert cli.main(["compile", "dataset", "--stack", "default", "--output", str(tmp_path)]) == 2
+    assert "stack default: its orchestrator is local, not genomenlp_kubeflow" in capsys.readouterr().err
+
+
+def _without(config: dict, *keys: str) -> dict:
+    return {key: value for key, value in config.items() if key not in keys}
+
+
+@pytest.mark.parametrize("name", sorted(COMPILED))
+def test_cluster_configs_run_the_local_parameters(name):
+    local = yaml.safe_load(cli.COMMANDS[name].default_config.read_text())
+    cluster = yaml.safe_load(kubeflow_config(cli.COMMANDS[name].default_config).read_text())
+
+    assert cluster["parameters"] == local["parameters"]
+    assert cluster.get("model") == local.get("model")
+    for step, step_config in local.get("steps", {}).items():
+        assert cluster["steps"][step]["parameters"] == step_config["parameters"], step
+
+
+def test_the_nightly_config_is_the_cluster_config_with_a_schedule():
+    cluster = yaml.safe_load((CONFIGS / "training_pipeline_kubeflow.yaml").read_text())
+    nightly = yaml.safe_load((CONFIGS / "training_pipeline_kubeflow_nightly.yaml").read_text())
+
+    assert _without(nightly, "schedule") == cluster
+    assert nightly["schedule"]["cron_expression"] == "0 2 * * *"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"resources": {"gpu_cout": 1}}, "unknown key steps.create_dataset.settings.resources.gpu_cout"),
+        (
+            {SETTINGS_KEY: {"pod_settings": {"node_selector": {"pool": "gpu"}}}},
+            f"unknown key steps.create_dataset.settings.{SETTINGS_KEY}.pod_settings.node_selector",
+        ),
+        ({"orchestrator.genomenlp_kubeflw": {}}, "unknown key steps.create_dataset.settings.orchestrator.genomenlp"),
+        ({"resources": {"memory": "lots"}}, "steps.create_dataset.settings.resources.memory: String should match"),
+    ],
+    ids=["resources", "pod-settings", "flavor-key", "memory-value"],
+)
+def test_placement_mistakes_are_reported_with_their_key(tmp_path, settings, message):
+    from pipelines.dataset_pipeline import dataset_pipeline
+
+    config = yaml.safe_load((CONFIGS / "dataset_pipeline_kubeflow.yaml").read_text())
+    config["steps"]["create_dataset"]["settings"] = settings
+    path = tmp_path / "dataset_pipeline_kubeflow.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    with pytest.raises(InputError, match=message.replace(".", r"\.")):
+        check_run_config(dataset_pipeline, path)
+
+
+def test_a_misspelt_schedule_is_reported(tmp_path):
+    from pipelines.training_pipeline import training_pipeline
+
+    config = yaml.safe_load((CONFIGS / "training_pipeline_kubeflow_nightly.yaml").read_text())
+    config["schedule"] = {"cron": "0 2 * * *"}
+    path = tmp_path / "training_pipeline_kubeflow.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    with pytest.raises(InputError, match="unknown key schedule.cron"):
+        check_run_config(training_pipeline, path)
+
+
+def test_settings_keep_the_pod_settings_they_are_given():
+    pod = {"node_selectors": {"genomenlp.io/node-pool": "gpu"}, "tolerations": [{"key": "nvidia.com/gpu"}]}
+
+    # ZenML 0.98's own validator replaces these with empty pod settings.
+    kept = GenomeKubeflowOrchestratorSettings(pod_settings=pod).pod_settings
+    migrated = GenomeKubeflowOrchestratorSettings(node_selectors={"pool": "gpu"}).pod_settings
+
+    assert kept.node_selectors == pod["node_selectors"] and kept.tolerations == pod["tolerations"]
+    assert migrated.node_selectors == {"pool": "gpu"}
+    with pytest.raises(ValueError, match="node_selectors inside pod_settings"):
+        GenomeKubeflowOrchestratorSettings(pod_settings=pod, node_selectors={"pool": "gpu"})
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("0 2 * * *", "0 0 2 * * *"), ("30 0 2 * * 1-5", "30 0 2 * * 1-5"), ("*/15 * * * *", "0 */15 * * * *")],
+)
+def test_cron_expressions_get_kubeflows_seconds_field(given, expected):
+    assert kfp_cron(given) == expected
+
+
+def test_a_cron_expression_of_the_wrong_length_is_refused():
+    with pytest.raises(ValueError, match="5 fields"):
+        kfp_cron("0 2 * *")
