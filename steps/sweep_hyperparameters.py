@@ -4,6 +4,8 @@ import shutil
 from pathlib import Path
 from typing import Annotated
 
+from typing import Literal
+
 from pydantic import PositiveInt
 from zenml import step
 
@@ -12,6 +14,8 @@ from components.search.local import run_sweep
 from components.search.spec import SweepSpec
 from components.stages import TOKENIZER_FILE
 from components.training.config import ModelConfig, TrainConfig, training_config_from_mapping
+from components.katib.config import KatibConfig
+from components.katib.launcher import katib_trial_config, run_experiment
 from components.training.run import TrainingData
 from pipelines.registry import install_registry_resolver
 
@@ -26,6 +30,9 @@ def sweep_hyperparameters(
     output_dir: str,
     overwrite: bool = False,
     epochs: PositiveInt | None = None,
+    backend: Literal["local", "katib"] = "local",
+    katib: KatibConfig | None = None,
+    katib_host: str | None = None,
 ) -> tuple[Annotated[dict, Artifacts.BEST_HYPERPARAMETERS], Annotated[list[dict], Artifacts.SWEEP_TRIALS]]:
     """Train ``trials`` models with settings drawn from ``spec`` and return the best settings.
 
@@ -38,6 +45,11 @@ def sweep_hyperparameters(
         output_dir: Sweep folder (study, trials table, best model; user-facing).
         overwrite: Start a new study; otherwise one found in ``output_dir`` is topped up.
         epochs: Epochs per trial, when a trial should train shorter than ``training`` says.
+        backend: ``local`` (Optuna in this step) or ``katib`` (an Experiment on the cluster, whose trials
+            read the dataset from the artifact store).
+        katib: Placement and budgets of the Katib Experiment; its data paths default to this run's
+            stored dataset.
+        katib_host: Kubernetes API server URL instead of the pod's in-cluster credentials.
 
     Returns:
         The best trial's hyperparameters (TrainConfig and ModelConfig fields, selection metric)
@@ -46,9 +58,23 @@ def sweep_hyperparameters(
     if overwrite and Path(output_dir).exists():
         shutil.rmtree(output_dir)
     training = training_config_from_mapping(training.model_dump(), "epochs", {"num_train_epochs": epochs})
+    if backend == "katib":
+        config = katib_trial_config(katib or KatibConfig(), _stored_dataset(dataset_dir, katib), model, training, trials)
+        result = run_experiment(spec, config, host=katib_host)
+        return result.hyperparameters, [{"experiment": result.name, "best_trial": result.best_trial,
+                                         spec.metric.key: result.value, **result.trials}]
     # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
     install_registry_resolver()
     data = TrainingData(str(dataset_dir / "train.parquet"), "parquet", str(dataset_dir / TOKENIZER_FILE))
     result = run_sweep(spec, data, model, training, trials, output_dir, show_progress=False)
     # Only the searched values: the pipeline's own settings (e.g. the final epochs) must not be overridden.
     return result["best_values"], result["trials"]
+
+
+def _stored_dataset(dataset_dir: Path, katib: KatibConfig | None) -> str:
+    """Where trial pods read the dataset: the configured path, else the run's artifact-store copy."""
+    if katib is not None and "train_path" in katib.model_fields_set:
+        return katib.train_path.rsplit("/", 1)[0]
+    from zenml import get_step_context
+
+    return str(get_step_context().inputs["dataset_dir"].uri)

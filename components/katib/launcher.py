@@ -203,6 +203,25 @@ def best_hyperparameters(experiment, spec: SweepSpec) -> tuple[dict, str, float 
     return hyperparameters, optimal.best_trial_name, value
 
 
+def katib_trial_config(base: KatibConfig, dataset: str, model, training, trials: int) -> KatibConfig:
+    """``base`` with the dataset folder trial pods read, the trial budget, and the fixed settings.
+
+    Args:
+        base: Placement and budgets.
+        dataset: Dataset folder as the pods see it (``s3://…``): ``train.parquet`` and ``tokenizer.json``.
+        model: A ModelConfig whose fields every trial gets (the sweep's values win).
+        training: A TrainConfig likewise (its device and selection metric are the sweep's to set).
+        trials: Trials in total.
+    """
+    fixed = {**model.model_dump(mode="json"),
+             **training.model_dump(mode="json", exclude={"device", "metric_for_best_model", "greater_is_better"})}
+    fixed = {key: value for key, value in fixed.items() if value is not None}
+    values = {**base.model_dump(), "train_path": f"{dataset.rstrip('/')}/train.parquet", "file_format": "parquet",
+              "tokeniser_path": f"{dataset.rstrip('/')}/tokenizer.json", "max_trial_count": trials,
+              "parallel_trial_count": min(base.parallel_trial_count, trials), "fixed": {**fixed, **base.fixed}}
+    return KatibConfig(**values)
+
+
 def run_experiment(spec: SweepSpec, config: KatibConfig, *, host: str | None = None, kubeconfig: str | None = None,
                    context: str | None = None, delete: bool = True, unique: bool = True,
                    katib=None) -> SweepResult:

@@ -173,3 +173,25 @@ def test_sweep_backend_katib_writes_hyperparams(tmp_path, capsys):
     assert "eval_f1=0.8500" in capsys.readouterr().out
     with StubApiServer([FAILED]) as api, pytest.raises(InputError, match="katib: Experiment genomenlp/promoters-"):
         katib_sweep(SPEC, host=api.url, **common)
+
+
+def test_pipeline_sweep_step_runs_katib_on_the_stored_dataset(tmp_path):
+    from steps.sweep_hyperparameters import sweep_hyperparameters
+
+    from components.training.config import ModelConfig, TrainConfig
+
+    stored = "s3://genomenlp/zenml/dataset_dir/1234"
+    katib = CONFIG.model_copy(update={"train_path": f"{stored}/train.parquet"})
+    model = ModelConfig(num_layers=2, hidden_size=64, num_heads=2, intermediate_size=128)
+    with StubApiServer([RUNNING, SUCCEEDED]) as api:
+        best, trials = sweep_hyperparameters.entrypoint(
+            tmp_path / "dataset", SPEC, model, TrainConfig(num_train_epochs=5), 6, str(tmp_path / "sweep"),
+            epochs=2, backend="katib", katib=katib, katib_host=api.url)
+    assert best["learning_rate"] == 0.0123 and best["num_layers"] == 3
+    assert trials[0]["best_trial"] == "promoters-x-7fj2k"
+    _, body = api.posted[0]
+    assert body["spec"]["maxTrialCount"] == 6
+    command = " ".join(body["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]["command"])
+    assert f"{stored}/train.parquet" in command and f"{stored}/tokenizer.json" in command
+    assert "--hidden_size" in command and "--num_train_epochs" in command
+    assert not (tmp_path / "sweep").exists()  # nothing local: the trials ran on the cluster
