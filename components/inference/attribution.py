@@ -67,8 +67,14 @@ def rows_per_pass(windows: int, n_steps: int, width: int, tokens_per_pass: int) 
 
 def attribute_windows(model, windows: Sequence[Sequence[int]], targets: Sequence[int], special: dict[str, int],
                       n_steps: int = 50, batch_size: int = 32, tokens_per_pass: int | None = None,
-                      device=None) -> list[WindowAttribution]:
+                      device=None, min_steps: int | None = None, tolerance: float = 1e-3) -> list[WindowAttribution]:
     """Attribute each window's target logit to its tokens, ``batch_size`` windows per Captum call.
+
+    With ``min_steps`` the integration is adaptive: every window starts with ``min_steps``
+    Gauss–Legendre nodes, and only windows whose completeness error (|convergence delta|) exceeds
+    ``tolerance`` × max(1, |sum of attributions|) are integrated again with twice the nodes, up to
+    ``n_steps``. Smooth models meet the tolerance at a few nodes, so most windows cost a fraction of
+    a fixed 50-node integration with the same attributions to within the tolerance.
 
     Args:
         model: A ``*ForSequenceClassification`` model in eval mode (BERT or DistilBERT: its
@@ -76,10 +82,12 @@ def attribute_windows(model, windows: Sequence[Sequence[int]], targets: Sequence
         windows: Token ids of each window, ``<s>`` … ``</s>`` included.
         targets: Class id to explain for each window.
         special: Ids of ``<s>``, ``</s>`` and ``<pad>`` (see :func:`~components.inference.windows.special_ids`).
-        n_steps: Integration steps.
+        n_steps: Integration steps (the most, when adaptive).
         batch_size: Windows per Captum call.
         tokens_per_pass: Upper bound of rows × width in one forward pass (default: by device).
         device: Torch device (default: the model's).
+        min_steps: First number of steps of the adaptive integration (``None``: always ``n_steps``).
+        tolerance: Completeness error accepted, relative to the attribution total (adaptive only).
 
     Returns:
         One :class:`WindowAttribution` per window, in the order given.
@@ -90,6 +98,17 @@ def attribute_windows(model, windows: Sequence[Sequence[int]], targets: Sequence
 
     if len(windows) != len(targets):
         raise ValueError(f"{len(windows)} windows but {len(targets)} targets")
+    if min_steps is not None and min_steps < n_steps:
+        results = attribute_windows(model, windows, targets, special, min_steps, batch_size, tokens_per_pass, device)
+        unsettled = [index for index, result in enumerate(results)
+                     if abs(result.delta) > tolerance * max(1.0, abs(float(result.scores.sum())))]
+        if unsettled:
+            refined = attribute_windows(model, [windows[i] for i in unsettled], [targets[i] for i in unsettled], special,
+                                        n_steps, batch_size, tokens_per_pass, device, min(2 * min_steps, n_steps),
+                                        tolerance)
+            for index, result in zip(unsettled, refined, strict=True):
+                results[index] = result
+        return results
     device = device or next(model.parameters()).device
     tokens_per_pass = tokens_per_pass or default_tokens_per_pass(device)
     model.eval()

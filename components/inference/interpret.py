@@ -132,7 +132,7 @@ def interpret_sequences(loaded: LoadedModel, inputs: list[str], out_dir: str, co
                 flat = [ids for item in group for ids in item.window_ids]
                 flat_targets = [target for item, target in zip(group, targets, strict=True) for _ in item.window_ids]
                 attributions = attribute_windows(model, flat, flat_targets, special, config.n_steps, config.batch_size,
-                                                 config.tokens_per_pass, device)
+                                                 config.tokens_per_pass, device, config.min_steps, config.tolerance)
                 start = 0
                 for item, prediction, target in zip(group, predictions, targets, strict=True):
                     window_attributions = attributions[start : start + len(item.windows)]

@@ -193,6 +193,22 @@ def test_batched_equals_one_at_a_time(models):
         np.testing.assert_allclose(one.scores, other.scores, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["kmer", "distilbert"])
+def test_adaptive_integration_meets_its_tolerance_and_matches_fixed_steps(models, kind):
+    loaded = load_model(models[kind])
+    special = special_ids(loaded.tokenizer)
+    windows = [e.ids for e in loaded.tokenizer.encode_batch(random_sequences(6, 8, 20, seed=9), MAX_POSITIONS)]
+    targets = [index % 2 for index in range(len(windows))]
+    fixed = attribute_windows(loaded.model, windows, targets, special, n_steps=64, batch_size=6)
+    adaptive = attribute_windows(loaded.model, windows, targets, special, n_steps=64, batch_size=6, min_steps=4,
+                                 tolerance=1e-3)
+    for exact, cheap in zip(fixed, adaptive, strict=True):
+        scale = max(1.0, abs(float(exact.scores.sum())))
+        if abs(exact.delta) <= 1e-3 * scale:  # where 64 steps settle, the adaptive result settles too
+            assert abs(cheap.delta) <= 1e-3 * max(1.0, abs(float(cheap.scores.sum())))
+            assert np.abs(cheap.scores - exact.scores).sum() <= 1e-2 * np.abs(exact.scores).sum() + 1e-6
+
+
 def test_per_base_track_means_the_covering_tokens():
     spans = np.array([[0, 3], [1, 4], [2, 5], [6, 7]])
     track = per_base_track(spans, np.array([3.0, 6.0, 9.0, 1.0]), 8)
