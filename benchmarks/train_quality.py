@@ -43,6 +43,7 @@ def seconds_to_target(history: list[dict]) -> float | None:
 
 
 def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> dict:
+    """Build one seed's dataset, train one profile on it and return its figures."""
     data_dir = out / f"data_{name}_{seed}"
     tokenizer = tokenizer_factory()
     create_dataset(DATA, tokenizer, DatasetConfig(seed=seed), str(data_dir), overwrite=True, show_progress=False)
@@ -64,6 +65,7 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> di
 
 
 def mean_sd(values):
+    """``mean ± sd`` of the known values, or a dash."""
     values = [v for v in values if v is not None]
     if not values:
         return "—"
@@ -72,6 +74,7 @@ def mean_sd(values):
 
 
 def main() -> None:
+    """Run every profile on every seed; print JSON lines and a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--k", type=int, default=3, help="k-mer length of the default profile")

@@ -9,11 +9,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from components.fasta import Alphabet
-
 # Training and search settings live beside their code; re-exported so that pipelines, which import
 # only configs, names and steps, take every typed setting from this module.
 from components.compare.powerlaw import PowerlawConfig  # noqa: F401
+from components.fasta import Alphabet
 from components.inference.config import InterpretConfig, PredictConfig  # noqa: F401
 from components.pretraining.config import PretrainConfig  # noqa: F401
 from components.search.spec import SweepSpec  # noqa: F401

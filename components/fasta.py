@@ -70,7 +70,7 @@ def _open_decompressed(path: str) -> io.BufferedIOBase:
 
 
 def _text_lines(path: str) -> Iterator[tuple[int, str]]:
-    """Yield (line number, line without its ending) for \\n, \\r\\n and lone \\r endings."""
+    """Yield (line number, line without its ending) for LF, CRLF and lone CR endings."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     pending = ""
     line_number = 0

@@ -20,6 +20,7 @@ from components.registry import (
     parse_reference,
 )
 
+
 def register_model_folder(model_dir: str | Path, metadata: dict, name: str = Models.GENOMIC_BERT,
                           description: str = "") -> int:
     """Create a new version of ``name`` holding the model folder and its metadata; return its number."""

@@ -2,20 +2,18 @@
 
 import shutil
 from pathlib import Path
-from typing import Annotated
-
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import PositiveInt
 from zenml import step
 
+from components.katib.config import KatibConfig
+from components.katib.launcher import katib_trial_config, run_experiment
 from components.names import Artifacts
 from components.search.local import run_sweep
 from components.search.spec import SweepSpec
 from components.stages import TOKENIZER_FILE
 from components.training.config import ModelConfig, TrainConfig, training_config_from_mapping
-from components.katib.config import KatibConfig
-from components.katib.launcher import katib_trial_config, run_experiment
 from components.training.run import TrainingData
 from pipelines.registry import install_registry_resolver
 

@@ -78,7 +78,6 @@ def make_client(namespace: str, host: str | None = None, kubeconfig: str | None 
     # Imported here: the client module loads gRPC stubs and the kubeconfig machinery.
     from kubeflow.katib import KatibClient
     from kubernetes import client as k8s
-
     from kubernetes.config.config_exception import ConfigException
 
     if host:

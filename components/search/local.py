@@ -15,9 +15,9 @@ from pathlib import Path
 
 from components.errors import InputError
 from components.search.spec import ALIASES, Distribution, Method, SweepSpec, split_settings
+from components.training.baselines import fit_baselines
 from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
 from components.training.loop import TrainingDiverged
-from components.training.baselines import fit_baselines
 from components.training.report import beats_baseline, write_sweep_report
 from components.training.run import (
     METRICS_FILE,

@@ -1,5 +1,8 @@
-"""Reference models fitted on the same split as every trained model: a trained model is only worth
-something above these (GC content alone separates the bundled promoters fairly well)."""
+"""Reference models fitted on the same split as every trained model.
+
+A trained model is only worth something above these (GC content alone separates the bundled
+promoters fairly well).
+"""
 
 from __future__ import annotations
 

@@ -15,7 +15,12 @@ def build_classifier(config: ModelConfig, vocab_size: int, label_names: list[str
         label_names: Class names; their order gives the label ids.
         token_ids: Ids of ``<s>``, ``</s>`` and ``<pad>`` in the tokeniser.
     """
-    from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig, DistilBertForSequenceClassification
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
 
     labels = {
         "num_labels": len(label_names),

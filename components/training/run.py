@@ -23,8 +23,8 @@ from components.training.baselines import fit_baselines
 from components.training.config import ModelConfig, TrainConfig
 from components.training.data import dataset_manifest, load_split, resolve_split_path
 from components.training.loop import BEST_WEIGHTS, evaluate, fit
-from components.training.optim import choose_device
 from components.training.model import build_classifier
+from components.training.optim import choose_device
 from components.training.plots import plot_confusion_matrix, plot_history, plot_roc_pr
 from components.training.report import beats_baseline, write_report
 

@@ -7,6 +7,7 @@ import pytest
 from components.cli import kmerise
 from components.training.run import TrainingData
 
+
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
     """2-mer dataset of two classes; the first carries a motif, so there is something to learn."""

@@ -176,9 +176,8 @@ def test_sweep_backend_katib_writes_hyperparams(tmp_path, capsys):
 
 
 def test_pipeline_sweep_step_runs_katib_on_the_stored_dataset(tmp_path):
-    from steps.sweep_hyperparameters import sweep_hyperparameters
-
     from components.training.config import ModelConfig, TrainConfig
+    from steps.sweep_hyperparameters import sweep_hyperparameters
 
     stored = "s3://genomenlp/zenml/dataset_dir/1234"
     katib = CONFIG.model_copy(update={"train_path": f"{stored}/train.parquet"})

@@ -5,7 +5,13 @@ import pytest
 
 from components.errors import InputError
 from components.sequences import chunk_spans
-from components.tokenisers import SPECIAL_TOKENS, build_kmer_tokenizer, kmerise, load_sequence_tokenizer, train_unigram_tokenizer
+from components.tokenisers import (
+    SPECIAL_TOKENS,
+    build_kmer_tokenizer,
+    kmerise,
+    load_sequence_tokenizer,
+    train_unigram_tokenizer,
+)
 from components.tokenisers.common import TokenizerKind, as_pretrained_tokenizer, sequence_tokenizer_from_json
 from components.tokenisers.unigram import break_sequences
 
