@@ -28,6 +28,9 @@ def print_dataset_summary(manifest: dict, out_dir: str) -> None:
     for split, info in manifest["splits"].items():
         counts = "".join(str(info["rows_per_class"][name]).rjust(width) for name in names)
         print("  " + split.ljust(8) + counts + str(info["records"]).rjust(10))
+    if manifest.get("truncated_rows"):
+        print(f"  warning: {manifest['truncated_rows']} rows were cut at --max_tokens; "
+              "lower --chunk_size or raise --max_tokens so the model sees whole chunks")
     sample = manifest.get("sample")
     if sample:
         print(f"Sample token mapping ({sample['record_id']}):")

@@ -21,7 +21,7 @@ from components.fasta import Alphabet, read_fasta
 from components.progress import progress
 from components.sequences import chunk_spans, reverse_complement
 from components.storage import open_input
-from components.tokenisers.common import SequenceTokenizer
+from components.tokenisers.common import SequenceTokenizer, TokenizerKind
 
 SPLITS = ("train", "test", "valid")
 MANIFEST_FORMAT = "genomenlp-dataset/1"
@@ -66,12 +66,27 @@ def _records(paths: Sequence[str], alphabet: Alphabet) -> Iterator[tuple[int, ob
             yield label, record
 
 
-def _rows_of(record, label: int, parent: int, config: DatasetConfig, with_reverse: bool) -> Iterator[Row]:
+def fitting_chunk(config: DatasetConfig, tokenizer: SequenceTokenizer) -> tuple[int, int]:
+    """Chunk size and overlap in bases, shrunk so a k-mer chunk's tokens fit ``max_tokens``.
+
+    A k-mer chunk of n bases makes (n − k) / stride + 1 tokens plus ``<s>``/``</s>``: a 1,024-base
+    chunk of overlapping 3-mers would be cut at 512 tokens and lose half its bases unseen.
+    """
+    size, overlap = config.chunk_size, config.chunk_overlap
+    if tokenizer.kind is TokenizerKind.KMER and config.max_tokens:
+        fits = (config.max_tokens - 3) * tokenizer.stride + tokenizer.k
+        if size > fits:
+            overlap = min(overlap, fits // 4)
+            size = fits
+    return size, overlap
+
+
+def _rows_of(record, label: int, parent: int, chunk: tuple[int, int], with_reverse: bool) -> Iterator[Row]:
     strands = [("+", record.sequence)]
     if with_reverse:
         strands.append(("-", reverse_complement(record.sequence)))
     for strand, sequence in strands:
-        for start, end in chunk_spans(len(sequence), config.chunk_size, config.chunk_overlap):
+        for start, end in chunk_spans(len(sequence), *chunk):
             yield Row(sequence[start:end], label, record.id, parent, strand, start, end)
 
 
@@ -109,12 +124,13 @@ def build_dataset(
     buffers: dict[str, list[Row]] = {split: [] for split in SPLITS}
     records_per_split = Counter(split_of)
     rc = config.reverse_complement
+    chunk = fitting_chunk(config, tokenizer)
     for parent, (label, record) in enumerate(
         progress(_records(class_files, config.alphabet), "Encoding records", show_progress, total=len(labels))
     ):
         split = split_of[parent]
         with_reverse = rc is ReverseComplement.ALL or (rc is ReverseComplement.TRAIN and split == "train")
-        buffers[split].extend(_rows_of(record, label, parent, config, with_reverse))
+        buffers[split].extend(_rows_of(record, label, parent, chunk, with_reverse))
         if len(buffers[split]) >= _ENCODE_BATCH:
             writers[split].write(buffers[split])
             buffers[split] = []
@@ -142,4 +158,6 @@ def build_dataset(
         "tokenizer": {**tokenizer.describe(), "sha256": tokenizer.sha256()},
         "config": config.model_dump(mode="json"),
         "sample": writers["train"].sample,
+        "chunking": {"chunk_size": chunk[0], "chunk_overlap": chunk[1]},
+        "truncated_rows": sum(writer.truncated for writer in writers.values()),
     }

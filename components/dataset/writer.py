@@ -38,6 +38,7 @@ class SplitWriter:
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.rows = 0
+        self.truncated = 0
         self.per_label: Counter = Counter()
         self.sample: dict | None = None
         self._writer = None
@@ -75,6 +76,8 @@ class SplitWriter:
         self._writer.write_table(pa.Table.from_pydict(columns, schema=_schema()))
         self.rows += len(rows)
         self.per_label.update(row.label for row in rows)
+        # Rows cut at max_tokens: the model never sees their end, so the summary says how many.
+        self.truncated += sum(bool(encoding.overflowing) for encoding in encodings)
 
     def close(self) -> Counter:
         """Finish the file (an empty split gets an empty table) and return rows per label."""

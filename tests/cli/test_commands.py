@@ -129,10 +129,31 @@ def test_long_sequences_are_chunked_and_keep_their_parent(tmp_path):
     b.write_text(">other\n" + "GGCA" * 300 + "\n>x\nTTTTTTTTTT\n")
     out = tmp_path / "out"
     args = ["-i", str(a), str(b), "-k", "2", "-o", str(out), "--no_progress", "--chunk_size", "1000",
-            "--chunk_overlap", "100", "--split_train", "0.5", "--split_test", "0.5", "--split_val", "0",
+            "--chunk_overlap", "100", "--max_tokens", "1100", "--split_train", "0.5", "--split_test", "0.5", "--split_val", "0",
             "--reverse_complement", "none"]
     assert kmerise.main(args) == 0
     frame = pd.concat(pd.read_parquet(out / f"{s}.parquet") for s in ("train", "test", "valid"))
     long_rows = frame[frame["record_id"] == "long"]
     assert len(long_rows) == 3 and long_rows["parent"].nunique() == 1
     assert list(long_rows["start"]) == [0, 900, 1800] and set(long_rows["end"] - long_rows["start"]) == {1000}
+
+
+def test_kmer_chunks_fit_the_token_limit_and_truncation_is_reported(tmp_path, capsys):
+    a, b = tmp_path / "a.fa", tmp_path / "b.fa"
+    a.write_text(">long\n" + "ACGTTGCA" * 300 + "\n>s\nACGTACGTAA\n")
+    b.write_text(">other\n" + "GGCATTAC" * 100 + "\n>x\nTTTTTTTTTT\n")
+    out = tmp_path / "out"
+    args = ["-i", str(a), str(b), "-k", "3", "-o", str(out), "--no_progress", "--max_tokens", "64",
+            "--split_train", "0.5", "--split_test", "0.5", "--split_val", "0", "--reverse_complement", "none"]
+    assert kmerise.main(args) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["chunking"]["chunk_size"] == (64 - 3) + 3 and manifest["truncated_rows"] == 0
+    frame = pd.concat(pd.read_parquet(out / f"{s}.parquet") for s in ("train", "test"))
+    assert frame["input_ids"].map(len).max() <= 64
+    assert all(len(ids) == (end - start) - 3 + 1 + 2 for ids, start, end in zip(frame["input_ids"], frame["start"], frame["end"]))
+    tokens = tmp_path / "uni.json"
+    assert tokenise.main(["-i", str(a), str(b), "-t", str(tokens), "-v", "60", "--no_progress"]) == 0
+    capsys.readouterr()
+    assert create_dataset.main([str(a), str(b), str(tokens), "-o", str(tmp_path / "u"), "--no_progress", "--max_tokens",
+                                "8", "--split_train", "0.5", "--split_test", "0.5", "--split_val", "0"]) == 0
+    assert "rows were cut at --max_tokens" in capsys.readouterr().out
