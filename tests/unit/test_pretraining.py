@@ -397,36 +397,3 @@ def test_pretrain_command_bad_input_is_one_line(genome, tmp_path, capsys):
     error = capsys.readouterr().err
     assert "is likely too high" in error and error.count("\n") == 1
 
-
-# --- fine-tuning from the encoder (train --init_from) ---------------------------------------------
-
-def test_train_init_from_encoder_takes_its_weights_and_shape(encoder, genome, tmp_path, capsys):
-    import json
-
-    from components.cli import kmerise, train
-
-    out, _, model = encoder
-    if model.architecture != "bert":
-        pytest.skip("one architecture is enough for the command path")
-    rng = random.Random(5)
-    for name, motif in (("with", "TATAAT"), ("without", "")):
-        with open(tmp_path / f"{name}.fa", "w") as handle:
-            for index in range(30):
-                body = "".join(rng.choice("ACGT") for _ in range(40))
-                handle.write(f">{name}{index}\n{body[:15]}{motif}{body[15:]}\n")
-    data = tmp_path / "data"
-    assert kmerise.main(["-i", str(tmp_path / "with.fa"), str(tmp_path / "without.fa"), "-k", "3",
-                         "-o", str(data), "--no_progress"]) == 0
-    common = [str(data / "train.parquet"), "parquet", str(data / "tokenizer.json"), "--num_train_epochs", "1",
-              "--no_progress", "--no_register"]
-    assert train.main([*common, "-o", str(tmp_path / "fine"), "--init_from", str(out / "encoder")]) == 0
-    shape = ["--num_layers", "1", "--hidden_size", "16", "--num_heads", "2", "--intermediate_size", "32",
-             "--max_positions", "64"]
-    assert train.main([*common, "-o", str(tmp_path / "scratch"), *shape]) == 0
-    capsys.readouterr()
-    fine = json.loads((tmp_path / "fine" / "metrics.json").read_text())
-    scratch = json.loads((tmp_path / "scratch" / "metrics.json").read_text())
-    assert fine["initial_weights_sha256"] != scratch["initial_weights_sha256"]
-    saved = json.loads((tmp_path / "fine" / "model_files" / "genomenlp.json").read_text())
-    assert saved["model"]["hidden_size"] == model.hidden_size  # the encoder's shape, without model flags
-    assert saved["training"]["init_from"] == str(out / "encoder")
