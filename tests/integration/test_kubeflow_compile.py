@@ -23,7 +23,8 @@ from pipelines.stacks import KubeflowStackConfig, register_kubeflow_stack
 CONFIGS = Path(__file__).resolve().parents[2] / "pipelines" / "configs"
 IMAGE = "registry.example.com/genomenlp/genomenlp:cuda-test"
 GPU_STEPS = {
-    "training": {"sweep_hyperparameters", "train_classifier", "cross_validate_model", "interpret_sequences"},
+    # The sweep step only submits a Katib Experiment and waits: its trials hold the GPUs.
+    "training": {"train_classifier", "cross_validate_model", "interpret_sequences"},
     "pretraining": {"pretrain_encoder"},
 }
 ENTRYPOINT = ["python", "-m", "zenml.entrypoints.entrypoint"]
@@ -182,7 +183,9 @@ def test_cluster_configs_run_the_local_parameters(name):
     assert cluster["parameters"] == local["parameters"]
     assert cluster.get("model") == local.get("model")
     for step, step_config in local.get("steps", {}).items():
-        assert cluster["steps"][step]["parameters"] == step_config["parameters"], step
+        # Only where the search runs may differ: Katib on the cluster, Optuna locally.
+        cluster_parameters = _without(cluster["steps"][step]["parameters"], "backend", "katib", "katib_host")
+        assert cluster_parameters == step_config["parameters"], step
 
 
 def test_the_nightly_config_is_the_cluster_config_with_a_schedule():
