@@ -8,7 +8,6 @@ from zenml import get_step_context, log_metadata, step
 
 from components.names import Artifacts
 from components.registry import cv_metadata
-from components.stages import TOKENIZER_FILE
 from components.training.config import (
     ModelConfig,
     TrainConfig,
@@ -53,7 +52,7 @@ def cross_validate_model(
     )
     # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
     install_registry_resolver()
-    data = TrainingData(str(dataset_dir / "train.parquet"), "parquet", str(dataset_dir / TOKENIZER_FILE))
+    data = TrainingData.from_dataset_dir(dataset_dir)
     result = cross_validate(data, model, training, folds, output_dir, overwrite, False)
     # Prefixed: the training step logs test_mcc etc. to the same model version.
     summary = cv_metadata(result)

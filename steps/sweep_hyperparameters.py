@@ -12,7 +12,6 @@ from components.katib.launcher import katib_trial_config, run_experiment
 from components.names import Artifacts
 from components.search.local import run_sweep
 from components.search.spec import SweepSpec
-from components.stages import TOKENIZER_FILE
 from components.training.config import ModelConfig, TrainConfig, training_config_from_mapping
 from components.training.run import TrainingData
 from pipelines.registry import install_registry_resolver
@@ -63,7 +62,7 @@ def sweep_hyperparameters(
                                          spec.metric.key: result.value, **result.trials}]
     # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
     install_registry_resolver()
-    data = TrainingData(str(dataset_dir / "train.parquet"), "parquet", str(dataset_dir / TOKENIZER_FILE))
+    data = TrainingData.from_dataset_dir(dataset_dir)
     result = run_sweep(spec, data, model, training, trials, output_dir, show_progress=False)
     # Only the searched values: the pipeline's own settings (e.g. the final epochs) must not be overridden.
     return result["best_values"], result["trials"]

@@ -8,7 +8,6 @@ from zenml.enums import ArtifactType
 
 from components.names import Artifacts
 from components.registry import version_metadata
-from components.stages import TOKENIZER_FILE
 from components.training.config import (
     ModelConfig,
     TrainConfig,
@@ -51,7 +50,7 @@ def train_classifier(
     training = training_config_from_mapping({**training.model_dump(), **hyperparameters}, source)
     # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
     install_registry_resolver()
-    data = TrainingData(str(dataset_dir / "train.parquet"), "parquet", str(dataset_dir / TOKENIZER_FILE))
+    data = TrainingData.from_dataset_dir(dataset_dir)
     metrics = train(data, model, training, output_dir, overwrite, show_progress=False)
     scalars = version_metadata(metrics)
     log_metadata(scalars)

@@ -54,6 +54,13 @@ class TrainingData:
     test: str = "test"
     valid: str = "valid"
 
+    @classmethod
+    def from_dataset_dir(cls, dataset_dir: str | Path) -> TrainingData:
+        """The splits of a ``create_dataset_bio`` folder (parquet) and the tokeniser saved beside them."""
+        from components.stages import TOKENIZER_FILE
+
+        return cls(str(Path(dataset_dir, "train.parquet")), "parquet", str(Path(dataset_dir, TOKENIZER_FILE)))
+
 
 @dataclass(frozen=True)
 class LoadedData:

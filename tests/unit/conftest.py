@@ -1,4 +1,4 @@
-"""Fixtures for the training, search and cross-validation tests: a tiny learnable dataset."""
+"""Shared test fixtures: a tiny learnable dataset, and random classifiers saved as `train` saves them."""
 
 import random
 
@@ -25,3 +25,33 @@ def tiny_dataset(tmp_path_factory):
             "-o", str(data), "--no_progress", "--split_train", "0.6", "--split_test", "0.2", "--split_val", "0.2"]
     assert kmerise.main(args) == 0
     return TrainingData(str(data / "train.parquet"), "parquet", str(folder / "k.json"))
+
+
+@pytest.fixture(scope="session")
+def random_classifier_folder():
+    """Builder of a random 1-layer classifier folder; weights spread (std 0.4) so inputs get distinct outputs.
+
+    A fresh initialisation (std 0.02) gives every input nearly the same probabilities and attributions.
+    """
+    import torch
+
+    from components.tokenisers.common import BOS, EOS, PAD
+    from components.training.config import ModelConfig
+    from components.training.model import build_classifier
+    from components.training.run import save_model_folder
+
+    def build(folder, tokenizer, labels, max_positions, architecture="bert", seed=0) -> str:
+        vocab = tokenizer.tokenizer.get_vocab()
+        torch.manual_seed(seed)
+        config = ModelConfig(architecture=architecture, num_layers=1, hidden_size=16, num_heads=2,
+                             intermediate_size=32, max_positions=max_positions, dropout=0.0)
+        model = build_classifier(config, len(vocab), labels, {token: vocab[token] for token in (BOS, EOS, PAD)})
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.dim() > 1:
+                    parameter.normal_(0.0, 0.4)
+        folder.mkdir(parents=True)
+        save_model_folder(model, tokenizer, labels, folder, {"tokenizer": tokenizer.describe()})
+        return str(folder)
+
+    return build

@@ -19,9 +19,6 @@ from components.inference.windows import special_ids
 from components.model_io import load_model
 from components.tokenisers import build_kmer_tokenizer, train_unigram_tokenizer
 from components.tokenisers.common import BOS, EOS, PAD
-from components.training.config import ModelConfig
-from components.training.model import build_classifier
-from components.training.run import save_model_folder
 
 LABELS = ["promoter", "other"]
 MAX_POSITIONS = 24  # 22 content tokens per window: long test sequences get several windows
@@ -46,29 +43,14 @@ def random_sequences(count: int, low: int, high: int, seed: int) -> list[str]:
     return ["".join(rng.choice("ACGT") for _ in range(rng.randint(low, high))) for _ in range(count)]
 
 
-def build_test_model(folder, tokenizer, architecture="bert") -> str:
-    """A random 1-layer classifier saved as train saves one; weights spread so attributions are not tiny."""
-    vocab = tokenizer.tokenizer.get_vocab()
-    torch.manual_seed(0)
-    config = ModelConfig(architecture=architecture, num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32,
-                         max_positions=MAX_POSITIONS, dropout=0.0)
-    model = build_classifier(config, len(vocab), LABELS, {token: vocab[token] for token in (BOS, EOS, PAD)})
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() > 1:
-                parameter.normal_(0.0, 0.4)
-    folder.mkdir(parents=True)
-    save_model_folder(model, tokenizer, LABELS, folder, {"tokenizer": tokenizer.describe()})
-    return str(folder)
-
-
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tmp_path_factory, random_classifier_folder):
+    build = random_classifier_folder
     root = tmp_path_factory.mktemp("interpret_models")
     unigram = train_unigram_tokenizer(random_sequences(60, 40, 80, seed=1), vocab_size=40, show_progress=False)
-    return {"kmer": build_test_model(root / "kmer", build_kmer_tokenizer(3)),
-            "distilbert": build_test_model(root / "distilbert", build_kmer_tokenizer(2), "distilbert"),
-            "unigram": build_test_model(root / "unigram", unigram)}
+    return {"kmer": build(root / "kmer", build_kmer_tokenizer(3), LABELS, MAX_POSITIONS),
+            "distilbert": build(root / "distilbert", build_kmer_tokenizer(2), LABELS, MAX_POSITIONS, "distilbert"),
+            "unigram": build(root / "unigram", unigram, LABELS, MAX_POSITIONS)}
 
 
 def read_tsv(path) -> list[dict]:

@@ -15,10 +15,6 @@ from components.inference.predict import predict_records
 from components.model_io import load_model
 from components.sequences import chunk_spans
 from components.tokenisers import build_kmer_tokenizer, train_unigram_tokenizer
-from components.tokenisers.common import BOS, EOS, PAD
-from components.training.config import ModelConfig
-from components.training.model import build_classifier
-from components.training.run import save_model_folder
 
 LABELS = ["promoter", "other", "odd"]
 MAX_POSITIONS = 24  # 22 content tokens per window: short enough that tests can exercise windowing
@@ -38,29 +34,13 @@ def random_sequences(count: int, low: int, high: int, seed: int) -> list[str]:
     return ["".join(rng.choice("ACGT") for _ in range(rng.randint(low, high))) for _ in range(count)]
 
 
-def build_test_model(folder, tokenizer, architecture="bert", seed=0) -> str:
-    """A random 1-layer classifier saved as train saves one; weights spread so classes differ."""
-    vocab = tokenizer.tokenizer.get_vocab()
-    torch.manual_seed(seed)
-    config = ModelConfig(architecture=architecture, num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32,
-                         max_positions=MAX_POSITIONS, dropout=0.0)
-    model = build_classifier(config, len(vocab), LABELS, {token: vocab[token] for token in (BOS, EOS, PAD)})
-    with torch.no_grad():
-        for parameter in model.parameters():
-            # A fresh init (std 0.02) gives every input the same probabilities; spread it out.
-            if parameter.dim() > 1:
-                parameter.normal_(0.0, 0.4)
-    folder.mkdir(parents=True)
-    save_model_folder(model, tokenizer, LABELS, folder, {"tokenizer": tokenizer.describe()})
-    return str(folder)
-
-
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tmp_path_factory, random_classifier_folder):
+    build = random_classifier_folder
     root = tmp_path_factory.mktemp("predict_models")
     unigram = train_unigram_tokenizer(random_sequences(60, 40, 80, seed=1), vocab_size=40, show_progress=False)
-    return {"kmer": build_test_model(root / "kmer", build_kmer_tokenizer(3)),
-            "unigram": build_test_model(root / "unigram", unigram)}
+    return {"kmer": build(root / "kmer", build_kmer_tokenizer(3), LABELS, MAX_POSITIONS),
+            "unigram": build(root / "unigram", unigram, LABELS, MAX_POSITIONS)}
 
 
 def read_tsv(path) -> list[dict]:
