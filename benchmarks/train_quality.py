@@ -5,6 +5,9 @@ record test figures beside the baselines fitted on the same split, plus the time
 F1 ≥ 0.79 on valid. ``--with_original`` also trains the original toolkit's configuration
 (Unigram 32,000, DistilBERT 6×768, batch 16, lr 7.8e-5, weight decay 0.5, 2 epochs) on the same
 splits, so the speed ratio comes from one invocation on one machine.
+
+Rows are kept in ``OUT/results.json`` as each finishes; a later invocation with the same ``--out``
+skips the (profile, seed) pairs already there, so a long run can be continued or extended.
 """
 
 from __future__ import annotations
@@ -64,6 +67,13 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> di
             "gc_baseline_mcc": summary["baselines"]["gc_content"]["test_mcc"]}
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one rename, so an interrupted run never leaves half a file."""
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(text)
+    staging.replace(path)
+
+
 def mean_sd(values):
     """``mean ± sd`` of the known values, or a dash."""
     values = [v for v in values if v is not None]
@@ -80,34 +90,40 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=3, help="k-mer length of the default profile")
     parser.add_argument("--epochs", type=int, default=TrainConfig().num_train_epochs)
     parser.add_argument("--with_original", action="store_true", help="also train the original's configuration")
+    parser.add_argument("--only_original", action="store_true", help="train the original's configuration only")
     parser.add_argument("--out", default="runs/bench_train_quality")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    profiles = [("default", lambda: make_kmer_tokenizer(DATA, KmerConfig(k=args.k)), ModelConfig(),
-                 TrainConfig(num_train_epochs=args.epochs))]
-    if args.with_original:
+    profiles = [] if args.only_original else [
+        ("default", lambda: make_kmer_tokenizer(DATA, KmerConfig(k=args.k)), ModelConfig(),
+         TrainConfig(num_train_epochs=args.epochs))]
+    if args.with_original or args.only_original:
         profiles.append(("original", lambda: learn_tokenizer(DATA, TokeniseConfig(vocab_size=32000), False),
                          ORIGINAL_MODEL, ORIGINAL_TRAINING))
-    rows = []
+    results = out / "results.json"
+    rows = json.loads(results.read_text()) if results.exists() else []
+    done = {(row["profile"], row["seed"]) for row in rows}
     for seed in args.seeds:
         for name, factory, model, training in profiles:
+            if (name, seed) in done:
+                continue
             started = time.perf_counter()
             row = run_profile(name, factory, model, training, seed, out)
             row["wall_seconds"] = time.perf_counter() - started
             rows.append(row)
             print(json.dumps(row), flush=True)
-    (out / "results.json").write_text(json.dumps(rows, indent=2))
-    lines = ["| profile | params | test MCC | test ROC-AUC | test weighted F1 | k-mer LR MCC | train s | s to valid F1 ≥ 0.79 |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name, *_ in profiles:
+            write_atomically(results, json.dumps(rows, indent=2))
+    lines = ["| profile | seeds | params | test MCC | test ROC-AUC | test weighted F1 | k-mer LR MCC | train s | s to valid F1 ≥ 0.79 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(row["profile"] for row in rows):
         mine = [r for r in rows if r["profile"] == name]
-        lines.append(f"| {name} | {mine[0]['parameters']:,} | {mean_sd([r['test_mcc'] for r in mine])} | "
+        lines.append(f"| {name} | {len(mine)} | {mine[0]['parameters']:,} | {mean_sd([r['test_mcc'] for r in mine])} | "
                      f"{mean_sd([r['test_roc_auc'] for r in mine])} | {mean_sd([r['test_f1'] for r in mine])} | "
                      f"{mean_sd([r['kmer_baseline_mcc'] for r in mine])} | {mean_sd([r['train_seconds'] for r in mine])} | "
                      f"{mean_sd([r['seconds_to_f1_079'] for r in mine])} |")
     table = "\n".join(lines)
-    (out / "results.md").write_text(table + "\n")
+    write_atomically(out / "results.md", table + "\n")
     print(table)
 
 

@@ -18,9 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="interpret",
         description=(
-            "Explain a trained model's decisions with Captum Layer Integrated Gradients on the embedding layer\n"
-            "(baseline: <s> <pad>… </s> of the same length). Many sequences and integration steps share each\n"
-            "forward pass. The explained class is each sequence's predicted class unless --target is given.\n"
+            "Explain a trained model's decisions with Layer Integrated Gradients on the embedding layer (Captum's\n"
+            "method; baseline: <s> <pad>… </s> of the same length). Many sequences and integration steps share\n"
+            "each forward pass, and the integration is adaptive: a few Gauss–Legendre steps (--min_steps), more\n"
+            "only for windows whose completeness error exceeds --tolerance, up to --n_steps. The explained class\n"
+            "is each sequence's predicted class unless --target is given.\n"
             "Inputs are FASTA files or raw sequences (ids seq_1, seq_2, …).\n\n"
             "Writes OUT/index.html (every sequence, its prediction and a link), OUT/sequences/<id>.html (tokens\n"
             "and bases coloured green toward the class, red away), OUT/attributions.tsv (per token: record_id,\n"
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-l", "--labels", nargs="+", metavar="NAME",
                         help="true class name of each input, in input order (shown beside the prediction)")
     parser.add_argument("-n", "--n_steps", type=int, default=argparse.SUPPRESS,
-                        help="Integrated Gradients steps (default: 50)")
+                        help="most Integrated Gradients steps per window (default: 50)")
     parser.add_argument("--target", default=argparse.SUPPRESS, metavar="CLASS",
                         help="class to explain for every sequence (default: each one's predicted class)")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")

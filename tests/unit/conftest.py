@@ -29,7 +29,7 @@ def tiny_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def random_classifier_folder():
-    """Builder of a random 1-layer classifier folder; weights spread (std 0.4) so inputs get distinct outputs.
+    """Builder of a random classifier folder (1 layer unless asked); weights spread (std 0.4) so inputs get distinct outputs.
 
     A fresh initialisation (std 0.02) gives every input nearly the same probabilities and attributions.
     """
@@ -40,10 +40,10 @@ def random_classifier_folder():
     from components.training.model import build_classifier
     from components.training.run import save_model_folder
 
-    def build(folder, tokenizer, labels, max_positions, architecture="bert", seed=0) -> str:
+    def build(folder, tokenizer, labels, max_positions, architecture="bert", seed=0, num_layers=1) -> str:
         vocab = tokenizer.tokenizer.get_vocab()
         torch.manual_seed(seed)
-        config = ModelConfig(architecture=architecture, num_layers=1, hidden_size=16, num_heads=2,
+        config = ModelConfig(architecture=architecture, num_layers=num_layers, hidden_size=16, num_heads=2,
                              intermediate_size=32, max_positions=max_positions, dropout=0.0)
         model = build_classifier(config, len(vocab), labels, {token: vocab[token] for token in (BOS, EOS, PAD)})
         with torch.no_grad():
