@@ -88,3 +88,10 @@ def logits_from_embeddings(model, hidden, attention_mask):
     if model.config.model_type == "bert":
         return model.classifier(model.bert.pooler.activation(model.bert.pooler.dense(first)))
     return model.classifier(torch.nn.functional.relu(model.pre_classifier(first)))
+
+
+def classifier_logits(model, input_ids, attention_mask):
+    """Class logits of token ids: the pruned path where the layout is known, else the library's forward."""
+    if supports_classifier_path(model) and not model.training:
+        return logits_from_embeddings(model, embedding_output(model, input_ids), attention_mask)
+    return model(input_ids=input_ids, attention_mask=attention_mask).logits

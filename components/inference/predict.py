@@ -53,6 +53,8 @@ def window_probabilities(model, windows: list[list[int]], batch_size: int, pad_i
     """
     import torch
 
+    from components.inference.classifier_path import classifier_logits
+
     if not windows:
         return np.zeros((0, model.config.num_labels), dtype=np.float64)
     order = sorted(range(len(windows)), key=lambda index: len(windows[index]))
@@ -63,7 +65,7 @@ def window_probabilities(model, windows: list[list[int]], batch_size: int, pad_i
             chosen = order[start : start + batch_size]
             ids, mask = padded_batch([windows[index] for index in chosen], pad_id)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+                logits = classifier_logits(model, ids.to(device), mask.to(device))
             result[chosen] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
     return result
 
