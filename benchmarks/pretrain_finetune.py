@@ -10,7 +10,8 @@ beside the k-mer baseline, plus the pre-training cost: wall time, tokens/s and, 
 utilisation (6 × parameters × tokens/s ÷ the GPU's dense bf16 peak, as in pretrain_speed.py).
 
 Prints one JSON line per classifier, then the Markdown tables; ``--out`` keeps ``results.json`` and
-``results.md``. Example (~1 h of pre-training and ~1 h of fine-tuning on 2 CPU cores):
+``results.md``, and ``progress.json`` after every stage: run the same command again to continue
+an interrupted run. Example (~1 h of pre-training and ~1 h of fine-tuning on 2 CPU cores):
 ``.venv/bin/python benchmarks/pretrain_finetune.py --seeds 5 --out runs/bench_pretrain_finetune``.
 """
 
@@ -48,6 +49,13 @@ def mean_sd(values: list[float | None], digits: int = 3) -> str:
         return "—"
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one rename: an interrupted run never leaves half a file."""
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(text)
+    staging.replace(path)
 
 
 def build_datasets(seeds: list[int], k: int, out: Path) -> dict[int, Path]:
@@ -105,9 +113,12 @@ def tables(rows: list[dict], cost: dict, training: TrainConfig, seeds: int) -> s
              "| start | test MCC | test ROC-AUC | test weighted F1 | train s |", "|---|---|---|---|---|"]
     for arm in ARMS:
         mine = [row for row in rows if row["arm"] == arm]
+        if not mine:
+            continue
         figures = " | ".join(mean_sd([row[key] for row in mine]) for key in SHOWN)
         lines.append(f"| {arm.replace('_', ' ')} | {figures} | {mean_sd([row['train_seconds'] for row in mine], 1)} |")
-    baseline = " | ".join(mean_sd([row[f"kmer_1_4_{key}"] for row in rows if row["arm"] == ARMS[0]]) for key in SHOWN)
+    baseline = " | ".join(mean_sd([row[f"kmer_1_4_{key}"] for row in rows if row["arm"] == rows[0]["arm"]])
+                         for key in SHOWN)
     lines += [f"| 1–4-mer logistic regression | {baseline} | — |", "",
               "| pre-training | device | threads | steps × batch × window | tokens/s | wall s | final MLM loss | "
               "bases removed | MFU |", "|---|---|---|---|---|---|---|---|---|"]
@@ -133,6 +144,9 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=TrainConfig().per_device_train_batch_size)
     parser.add_argument("--device", choices=[d.value for d in Device], default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS),
+                        help="which starts to fine-tune (random_init equals train_quality.py's default profile on "
+                             "the same seeds, so a run may skip it)")
     parser.add_argument("--out", default="runs/bench_pretrain_finetune")
     args = parser.parse_args()
     if args.seeds < 1:
@@ -152,21 +166,35 @@ def main() -> None:
     training = TrainConfig(num_train_epochs=args.epochs, learning_rate=args.learning_rate,
                            per_device_train_batch_size=args.batch_size, device=Device(args.device))
 
-    datasets = build_datasets(seeds, args.k, out)
-    cost = pretrain(datasets, model, pretraining, out)
+    settings = {"model": model.model_dump(mode="json"), "pretraining": pretraining.model_dump(mode="json"),
+                "fine_tuning": training.model_dump(mode="json", exclude={"init_from"}), "k": args.k}
+    # Progress is kept after every stage, so an interrupted run continues where it stopped (same settings).
+    progress_file = out / "progress.json"
+    progress = json.loads(progress_file.read_text()) if progress_file.exists() else {}
+    if progress.get("settings") != settings:
+        progress = {"settings": settings, "pretraining": None, "rows": []}
+    datasets = {seed: out / f"data_{seed}" for seed in seeds}
+    if progress["pretraining"] is None or not all((folder / TOKENIZER_FILE).exists() for folder in datasets.values()):
+        datasets = build_datasets(seeds, args.k, out)
+        progress["pretraining"] = pretrain(datasets, model, pretraining, out)
+        write_atomically(progress_file, json.dumps(progress, indent=2))
+    cost = progress["pretraining"]
     print(json.dumps({"pretraining": cost}), flush=True)
-    rows = []
+    done = {(row["arm"], row["seed"]) for row in progress["rows"]}
     for seed in seeds:
-        for arm in ARMS:
+        for arm in args.arms:
+            if (arm, seed) in done:
+                continue
             row = fine_tune(arm, seed, datasets[seed], model, training, cost["encoder"], out)
-            rows.append(row)
+            progress["rows"].append(row)
+            write_atomically(progress_file, json.dumps(progress, indent=2))
             print(json.dumps(row), flush=True)
+    rows = [row for row in progress["rows"] if row["seed"] in seeds]
     table = tables(rows, cost, training, len(seeds))
-    results = {"pretraining": cost, "model": model.model_dump(mode="json"),
-               "fine_tuning": training.model_dump(mode="json", exclude={"init_from"}), "k": args.k, "seeds": seeds,
+    results = {"pretraining": cost, **{key: settings[key] for key in ("model", "fine_tuning", "k")}, "seeds": seeds,
                "rows": rows}
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    (out / "results.md").write_text(table + "\n")
+    write_atomically(out / "results.json", json.dumps(results, indent=2))
+    write_atomically(out / "results.md", table + "\n")
     print(table)
 
 

@@ -114,13 +114,15 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
             write_atomically(results, json.dumps(rows, indent=2))
-    lines = ["| profile | seeds | params | test MCC | test ROC-AUC | test weighted F1 | k-mer LR MCC | train s | s to valid F1 ≥ 0.79 |",
+    lines = ["| profile | seeds | params | test MCC | test ROC-AUC | test weighted F1 | k-mer LR MCC | train s "
+             "| s to valid F1 ≥ 0.79 |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(row["profile"] for row in rows):
         mine = [r for r in rows if r["profile"] == name]
         lines.append(f"| {name} | {len(mine)} | {mine[0]['parameters']:,} | {mean_sd([r['test_mcc'] for r in mine])} | "
                      f"{mean_sd([r['test_roc_auc'] for r in mine])} | {mean_sd([r['test_f1'] for r in mine])} | "
-                     f"{mean_sd([r['kmer_baseline_mcc'] for r in mine])} | {mean_sd([r['train_seconds'] for r in mine])} | "
+                     f"{mean_sd([r['kmer_baseline_mcc'] for r in mine])} | "
+                     f"{mean_sd([r['train_seconds'] for r in mine])} | "
                      f"{mean_sd([r['seconds_to_f1_079'] for r in mine])} |")
     table = "\n".join(lines)
     write_atomically(out / "results.md", table + "\n")

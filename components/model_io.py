@@ -71,6 +71,7 @@ def load_model(reference: str) -> LoadedModel:
         raise InputError(str(reference), "is a pre-trained encoder without a classification head: fine-tune it "
                          "first (train --init_from)")
     stride = (metadata.get("tokenizer") or {}).get("stride", 1)
-    tokenizer = sequence_tokenizer_from_json((path / "tokenizer.json").read_text(), str(path / "tokenizer.json"), stride)
+    tokenizer = sequence_tokenizer_from_json((path / "tokenizer.json").read_text(), str(path / "tokenizer.json"),
+                                             stride)
     names = metadata.get("label_names") or [model.config.id2label[i] for i in range(model.config.num_labels)]
     return LoadedModel(model, tokenizer, list(names), metadata, str(path))

@@ -95,4 +95,5 @@ def version_metadata(summary: dict, cv_result: dict | None = None) -> dict:
 
 def cv_metadata(cv_result: dict) -> dict:
     """``cv_<metric>_mean`` and ``cv_<metric>_sd`` of a cross-validation."""
-    return {f"cv_{name}_{stat}": value for name, figures in cv_result["summary"].items() for stat, value in figures.items()}
+    return {f"cv_{name}_{stat}": value
+            for name, figures in cv_result["summary"].items() for stat, value in figures.items()}

@@ -98,7 +98,8 @@ def registered_metrics(reference: str) -> dict | None:
     parsed = parse_reference(rest)
     version = parsed.version
     key = int(version) if version and version.isdigit() else version
-    metadata = (Client().get_model_version(parsed.name, key) if key else Client().get_model_version(parsed.name)).run_metadata
+    metadata = (Client().get_model_version(parsed.name, key) if key
+                else Client().get_model_version(parsed.name)).run_metadata
     return {name: metadata[name] for name in ("test_mcc", "test_roc_auc", "test_f1") if name in metadata}
 
 

@@ -27,5 +27,6 @@ def promote_model(cv_metrics: dict, margin: float = 0.0) -> Annotated[int | None
         return None
     chosen = promote_best(model_version.model.name, margin)
     message = f"production: version {chosen}" if chosen else "no version beats its k-mer baseline: production unchanged"
-    logging.getLogger(__name__).info("%s (cross-validated MCC %.3f)", message, cv_metrics["summary"]["test_mcc"]["mean"])
+    logging.getLogger(__name__).info("%s (cross-validated MCC %.3f)", message,
+                                     cv_metrics["summary"]["test_mcc"]["mean"])
     return chosen

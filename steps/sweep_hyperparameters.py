@@ -56,7 +56,8 @@ def sweep_hyperparameters(
         shutil.rmtree(output_dir)
     training = training_config_from_mapping(training.model_dump(), "epochs", {"num_train_epochs": epochs})
     if backend == "katib":
-        config = katib_trial_config(katib or KatibConfig(), _stored_dataset(dataset_dir, katib), model, training, trials)
+        config = katib_trial_config(katib or KatibConfig(), _stored_dataset(dataset_dir, katib), model, training,
+                                    trials)
         result = run_experiment(spec, config, host=katib_host)
         return result.hyperparameters, [{"experiment": result.name, "best_trial": result.best_trial,
                                          spec.metric.key: result.value, **result.trials}]

@@ -36,4 +36,5 @@ def print_dataset_summary(manifest: dict, out_dir: str) -> None:
         print(f"Sample token mapping ({sample['record_id']}):")
         print(f"  {sample['feature'][:80]}{'…' if len(sample['feature']) > 80 else ''}")
         shown = list(zip(sample["tokens"], sample["input_ids"], strict=True))[:12]
-        print("  " + " ".join(f"{token}:{index}" for token, index in shown) + (" …" if len(sample["tokens"]) > 12 else ""))
+        print("  " + " ".join(f"{token}:{index}" for token, index in shown)
+              + (" …" if len(sample["tokens"]) > 12 else ""))

@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-i", "--infile_paths", nargs="+", required=True, metavar="FASTA",
                         help="FASTA files, plain or gzip, local or s3:// (one per class with -o)")
     parser.add_argument("-k", "--kmer_size", type=int, default=3, help="k-mer length (default: 3)")
-    parser.add_argument("-s", "--stride", type=int, default=1, help="step between k-mer starts, 1 = overlapping (default: 1)")
+    parser.add_argument("-s", "--stride", type=int, default=1,
+                        help="step between k-mer starts, 1 = overlapping (default: 1)")
     parser.add_argument("-t", "--tokeniser_path", metavar="JSON", help="where to write the tokeniser JSON")
     add_dataset_arguments(parser)
     return parser

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-l", "--label_names", nargs="+", default=["labels"],
                         help="label column, as the original takes it (our datasets always use 'labels')")
     parser.add_argument("-o", "--output_dir", default="sweep_out", help="output folder (default: sweep_out)")
-    parser.add_argument("--hyperparameters", metavar="JSON", help="fixed settings under the search (TrainingArguments-style)")
+    parser.add_argument("--hyperparameters", metavar="JSON",
+                        help="fixed settings under the search (TrainingArguments-style)")
     parser.add_argument("-d", "--device", choices=["auto", "cpu", "cuda"], default=argparse.SUPPRESS,
                         help="where to train (default: auto)")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
@@ -51,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry_run", "--dry-run", action="store_true",
                         help="with --backend katib: only write the Experiment YAML")
     parser.add_argument("--katib_config", metavar="YAML",
-                        help="KatibConfig fields: namespace, image, gpus, node_selector, tolerations, budgets, timeout_s")
-    parser.add_argument("--experiment_yaml", metavar="PATH", help="where to write the Experiment (default: OUT/experiment.yaml)")
+                        help="KatibConfig fields: namespace, image, gpus, node_selector, tolerations, budgets, "
+                             "timeout_s")
+    parser.add_argument("--experiment_yaml", metavar="PATH",
+                        help="where to write the Experiment (default: OUT/experiment.yaml)")
     parser.add_argument("--katib_host", metavar="URL", help="Kubernetes API server URL instead of the kubeconfig")
     parser.add_argument("--keep_experiment", action="store_true", help="leave the Experiment on the cluster afterwards")
     add_register_arguments(parser)

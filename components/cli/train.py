@@ -30,11 +30,13 @@ ModelRegistrar = Callable[[Path, dict, str], int]
 def add_register_arguments(parser: argparse.ArgumentParser) -> None:
     """``--register NAME`` / ``--no_register``: record the model in the model registry."""
     parser.add_argument("--register", default="genomic_bert", metavar="NAME",
-                        help="register the model as a new version of NAME in ZenML's model registry (default: genomic_bert)")
+                        help="register the model as a new version of NAME in ZenML's model registry "
+                             "(default: genomic_bert)")
     parser.add_argument("--no_register", action="store_true", help="do not register the model")
 
 
-def register_if_asked(args: argparse.Namespace, registrar: ModelRegistrar | None, model_dir: Path, summary: dict) -> None:
+def register_if_asked(args: argparse.Namespace, registrar: ModelRegistrar | None, model_dir: Path,
+                      summary: dict) -> None:
     """Register the run's model unless ``--no_register``; say where it went."""
     if args.no_register:
         return
@@ -51,7 +53,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, with_tokeniser: bool = T
     parser.add_argument("format", choices=FORMATS, metavar="FORMAT", help=f"file format: {', '.join(FORMATS)}")
     if with_tokeniser:
         parser.add_argument("tokeniser_path", metavar="TOKENISER", help="tokeniser JSON the data was encoded with")
-    parser.add_argument("-t", "--test", default="test", help="test split: a path or a name beside TRAIN (default: test)")
+    parser.add_argument("-t", "--test", default="test",
+                        help="test split: a path or a name beside TRAIN (default: test)")
     parser.add_argument("-v", "--valid", default="valid", help="validation split, likewise (default: valid)")
 
 
@@ -108,7 +111,8 @@ def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> in
     flag = "beats" if summary["beats_kmer_baseline"] else "does NOT beat"
     print(f"test: MCC {summary['test_mcc']:.3f}  ROC-AUC {summary['test_roc_auc']:.3f}  F1 {summary['test_f1']:.3f} "
           f"(epoch {summary['best_epoch']} chosen on valid); {flag} the k-mer baseline")
-    print(f"model: {args.output_dir}/{MODEL_DIR}  metrics: {args.output_dir}/{METRICS_FILE}  report: {args.output_dir}/{REPORT_FILE}")
+    print(f"model: {args.output_dir}/{MODEL_DIR}  metrics: {args.output_dir}/{METRICS_FILE}  "
+          f"report: {args.output_dir}/{REPORT_FILE}")
     register_if_asked(args, registrar, Path(args.output_dir) / MODEL_DIR, summary)
     return 0
 

@@ -29,13 +29,16 @@ class PredictConfig(_Config):
 class InterpretConfig(_Config):
     """Layer Integrated Gradients attributions of a classifier's decision to its input tokens."""
 
-    n_steps: int = Field(50, ge=2, le=1000, description="Integration steps of Integrated Gradients (the most, when adaptive).")
+    n_steps: int = Field(
+        50, ge=2, le=1000, description="Integration steps of Integrated Gradients (the most, when adaptive).")
     min_steps: int | None = Field(
         6, ge=2, description="First steps of the adaptive integration: windows whose completeness error exceeds the "
-                             "tolerance are integrated again with twice the steps, up to n_steps (None: always n_steps).")
+                             "tolerance are integrated again with twice the steps, up to n_steps "
+                             "(None: always n_steps).")
     tolerance: float = Field(1e-3, gt=0, description="Completeness error accepted, relative to the attribution total.")
     target: str | None = Field(None, description="Class to explain (default: each sequence's predicted class).")
-    batch_size: int = Field(32, ge=1, description="Model windows attributed together (their IG steps share forward passes).")
+    batch_size: int = Field(
+        32, ge=1, description="Model windows attributed together (their IG steps share forward passes).")
     tokens_per_pass: int | None = Field(
         None, ge=64,
         description="Tokens (windows × IG steps × window length) in one forward pass "

@@ -66,10 +66,12 @@ class TrainConfig(BaseModel):
     adam_epsilon: float = Field(1e-8, gt=0, description="AdamW epsilon.")
     seed: int = Field(42, description="Seed of initialisation and data order.")
     metric_for_best_model: str = Field("eval_f1", description="Validation metric that picks the checkpoint.")
-    greater_is_better: bool | None = Field(None, description="Direction of that metric (default: loss lower, others higher).")
+    greater_is_better: bool | None = Field(
+        None, description="Direction of that metric (default: loss lower, others higher).")
     device: Device = Field(Device.AUTO, description="auto, cpu or cuda.")
     init_from: str | None = Field(
-        None, description="Pre-trained encoder (pretrain's OUT/encoder or registry:NAME@…) to start from; the head is new."
+        None,
+        description="Pre-trained encoder (pretrain's OUT/encoder or registry:NAME@…) to start from; the head is new.",
     )
 
 

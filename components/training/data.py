@@ -39,7 +39,8 @@ class EncodedSplit:
     def subset(self, rows: np.ndarray) -> EncodedSplit:
         """The rows at the given positions."""
         features = None if self.features is None else [self.features[i] for i in rows]
-        return EncodedSplit([self.input_ids[i] for i in rows], self.labels[rows], self.parents[rows], self.source, features)
+        return EncodedSplit([self.input_ids[i] for i in rows], self.labels[rows], self.parents[rows], self.source,
+                            features)
 
 
 def resolve_split_path(value: str, train_path: str, file_format: str) -> str:

@@ -79,7 +79,8 @@ def _save_state(directory: Path, model, optimizer, scheduler, result: FitResult,
     temporary = directory / f".{LAST_WEIGHTS}.tmp"
     save_model(model, str(temporary))
     os.replace(temporary, directory / LAST_WEIGHTS)
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, directory / f".{OPTIMIZER_FILE}.tmp")
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+               directory / f".{OPTIMIZER_FILE}.tmp")
     os.replace(directory / f".{OPTIMIZER_FILE}.tmp", directory / OPTIMIZER_FILE)
     state = {"epoch": epoch, "fingerprint": fingerprint, "history": result.history,
              "best_epoch": result.best_epoch, "best_value": result.best_value}
@@ -158,7 +159,8 @@ def fit(
         running, seen = 0.0, 0
         epoch_started = time.perf_counter()
         stream = batches(train, config.per_device_train_batch_size, pad_id, rng)
-        for ids, mask, labels in progress(stream, f"epoch {epoch}/{config.num_train_epochs}", show_progress, steps_per_epoch):
+        for ids, mask, labels in progress(stream, f"epoch {epoch}/{config.num_train_epochs}", show_progress,
+                                          steps_per_epoch):
             ids_t = torch.from_numpy(ids).to(device, non_blocking=True)
             mask_t = torch.from_numpy(mask).to(device, non_blocking=True)
             labels_t = torch.from_numpy(labels).to(device, non_blocking=True)
@@ -179,7 +181,8 @@ def fit(
         chance = math.log(model.config.num_labels)
         if running / seen > DIVERGENCE_FACTOR * chance:
             raise TrainingDiverged("learning_rate", f"mean training loss {running / seen:.2f} in epoch {epoch} is over "
-                                   f"{DIVERGENCE_FACTOR:g}× chance ({chance:.2f}): {config.learning_rate:g} is likely too high")
+                                   f"{DIVERGENCE_FACTOR:g}× chance ({chance:.2f}): "
+                                   f"{config.learning_rate:g} is likely too high")
         figures, _ = evaluate(model, valid, config.per_device_eval_batch_size, pad_id, device, "eval_")
         row = {"epoch": epoch, "train_loss": running / seen, "learning_rate": scheduler.get_last_lr()[0],
                "epoch_seconds": time.perf_counter() - epoch_started}

@@ -25,11 +25,14 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, prefix
     everything = list(range(classes))
     figures = {
         "accuracy": metrics.accuracy_score(labels, predicted),
-        "precision_macro": metrics.precision_score(labels, predicted, average="macro", labels=everything, zero_division=0),
+        "precision_macro": metrics.precision_score(labels, predicted, average="macro", labels=everything,
+                                                   zero_division=0),
         "recall_macro": metrics.recall_score(labels, predicted, average="macro", labels=everything, zero_division=0),
         "f1_macro": metrics.f1_score(labels, predicted, average="macro", labels=everything, zero_division=0),
-        "precision_weighted": metrics.precision_score(labels, predicted, average="weighted", labels=everything, zero_division=0),
-        "recall_weighted": metrics.recall_score(labels, predicted, average="weighted", labels=everything, zero_division=0),
+        "precision_weighted": metrics.precision_score(labels, predicted, average="weighted", labels=everything,
+                                                      zero_division=0),
+        "recall_weighted": metrics.recall_score(labels, predicted, average="weighted", labels=everything,
+                                                zero_division=0),
         "f1_weighted": metrics.f1_score(labels, predicted, average="weighted", labels=everything, zero_division=0),
         "mcc": metrics.matthews_corrcoef(labels, predicted),
         "roc_auc": float("nan"),
@@ -45,7 +48,8 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, prefix
             one_hot = np.eye(classes)[labels]
             columns = [c for c in everything if 0 < one_hot[:, c].sum() < len(labels)]
             figures["roc_auc"] = metrics.roc_auc_score(one_hot[:, columns], probabilities[:, columns], average="macro")
-            figures["pr_auc"] = metrics.average_precision_score(one_hot[:, columns], probabilities[:, columns], average="macro")
+            figures["pr_auc"] = metrics.average_precision_score(one_hot[:, columns], probabilities[:, columns],
+                                                                average="macro")
     result = {f"{prefix}{name}": float(value) for name, value in figures.items()}
     result[f"{prefix}confusion_matrix"] = metrics.confusion_matrix(labels, predicted, labels=everything).tolist()
     return result

@@ -49,7 +49,8 @@ def plot_roc_pr(labels: np.ndarray, probabilities: np.ndarray, label_names: list
             continue
         false_positive, true_positive, _ = roc_curve(truth, probabilities[:, column])
         precision, recall, _ = precision_recall_curve(truth, probabilities[:, column])
-        roc_axes.plot(false_positive, true_positive, label=f"{label_names[column]} (AUC {auc(false_positive, true_positive):.3f})")
+        roc_axes.plot(false_positive, true_positive,
+                      label=f"{label_names[column]} (AUC {auc(false_positive, true_positive):.3f})")
         pr_axes.plot(recall, precision, label=f"{label_names[column]} (AUC {auc(recall, precision):.3f})")
         pr_axes.axhline(truth.mean(), color="grey", linestyle=":", linewidth=1)
     roc_axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")

@@ -62,8 +62,10 @@ def write_page(path: Path, title: str, facts: dict[str, str], body: str) -> Path
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }}
-table {{ border-collapse: collapse; margin: 1rem 0; }} td, th {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }} .flag {{ color: #a40000; font-weight: bold; }} .ok {{ color: #1b6e1b; }}
+table {{ border-collapse: collapse; margin: 1rem 0; }} \
+td, th {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: right; }}
+th:first-child, td:first-child {{ text-align: left; }} \
+.flag {{ color: #a40000; font-weight: bold; }} .ok {{ color: #1b6e1b; }}
 figure {{ display: inline-block; margin: .5rem; }} img {{ max-width: 100%; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>

@@ -177,7 +177,8 @@ def train_classifier(
     loaded = data if isinstance(data, LoadedData) else load_training_data(data)
     tokenizer, splits, names, manifest = loaded.tokenizer, loaded.splits, loaded.names, loaded.manifest
     if train_config.metric_for_best_model not in _known_metrics():
-        raise InputError("metric_for_best_model", f"{train_config.metric_for_best_model!r} is not one of {sorted(_known_metrics())}")
+        raise InputError("metric_for_best_model",
+                         f"{train_config.metric_for_best_model!r} is not one of {sorted(_known_metrics())}")
     vocab = tokenizer.tokenizer.get_vocab()
     torch.manual_seed(train_config.seed)
     model = build_classifier(model_config, len(vocab), names, {t: vocab[t] for t in (BOS, EOS, PAD)})
@@ -234,8 +235,10 @@ def train_classifier(
     if baselines:
         write_report(out / REPORT_FILE, f"genomicBERT: {' vs '.join(names)}", test_metrics, baselines, figures, {
             "training data": loaded.source, "rows (train/valid/test)": "/".join(str(len(s)) for s in splits.values()),
-            "model": f"{model_config.architecture} {model_config.num_layers}×{model_config.hidden_size}, {parameters:,} parameters",
-            "tokeniser": json.dumps(tokenizer.describe()), "epochs": f"{len(result.history)} (chosen: {result.best_epoch} on valid)",
+            "model": (f"{model_config.architecture} {model_config.num_layers}×{model_config.hidden_size}, "
+                      f"{parameters:,} parameters"),
+            "tokeniser": json.dumps(tokenizer.describe()),
+            "epochs": f"{len(result.history)} (chosen: {result.best_epoch} on valid)",
             "training time": f"{train_seconds:.1f} s on {device.type}",
         })
     shutil.rmtree(out / CHECKPOINT_DIR)

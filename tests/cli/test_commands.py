@@ -120,7 +120,8 @@ def test_kmerise_bio_tokeniser_and_dataset(workdir):
     assert kmerise.main(["-i", PROMOTER, "-k", "3", "-t", str(again)]) == 0
     assert again.read_bytes() == tokens.read_bytes()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["tokenizer"] | {"sha256": None} == {"kind": "kmer", "vocab_size": 69, "k": 3, "stride": 1, "sha256": None}
+    assert manifest["tokenizer"] | {"sha256": None} == {"kind": "kmer", "vocab_size": 69, "k": 3, "stride": 1,
+                                                         "sha256": None}
 
 
 def test_long_sequences_are_chunked_and_keep_their_parent(tmp_path):
@@ -129,8 +130,8 @@ def test_long_sequences_are_chunked_and_keep_their_parent(tmp_path):
     b.write_text(">other\n" + "GGCA" * 300 + "\n>x\nTTTTTTTTTT\n")
     out = tmp_path / "out"
     args = ["-i", str(a), str(b), "-k", "2", "-o", str(out), "--no_progress", "--chunk_size", "1000",
-            "--chunk_overlap", "100", "--max_tokens", "1100", "--split_train", "0.5", "--split_test", "0.5", "--split_val", "0",
-            "--reverse_complement", "none"]
+            "--chunk_overlap", "100", "--max_tokens", "1100", "--split_train", "0.5", "--split_test", "0.5",
+            "--split_val", "0", "--reverse_complement", "none"]
     assert kmerise.main(args) == 0
     frame = pd.concat(pd.read_parquet(out / f"{s}.parquet") for s in ("train", "test", "valid"))
     long_rows = frame[frame["record_id"] == "long"]
@@ -150,7 +151,8 @@ def test_kmer_chunks_fit_the_token_limit_and_truncation_is_reported(tmp_path, ca
     assert manifest["chunking"]["chunk_size"] == (64 - 3) + 3 and manifest["truncated_rows"] == 0
     frame = pd.concat(pd.read_parquet(out / f"{s}.parquet") for s in ("train", "test"))
     assert frame["input_ids"].map(len).max() <= 64
-    assert all(len(ids) == (end - start) - 3 + 1 + 2 for ids, start, end in zip(frame["input_ids"], frame["start"], frame["end"]))
+    assert all(len(ids) == (end - start) - 3 + 1 + 2
+               for ids, start, end in zip(frame["input_ids"], frame["start"], frame["end"], strict=True))
     tokens = tmp_path / "uni.json"
     assert tokenise.main(["-i", str(a), str(b), "-t", str(tokens), "-v", "60", "--no_progress"]) == 0
     capsys.readouterr()

@@ -29,7 +29,8 @@ def tiny_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def random_classifier_folder():
-    """Builder of a random classifier folder (1 layer unless asked); weights spread (std 0.4) so inputs get distinct outputs.
+    """Builder of a random classifier folder (1 layer unless asked); weights spread (std 0.4) so inputs get
+    distinct outputs.
 
     A fresh initialisation (std 0.02) gives every input nearly the same probabilities and attributions.
     """

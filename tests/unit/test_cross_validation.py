@@ -20,7 +20,7 @@ def test_no_group_crosses_folds_and_classes_are_balanced(tiny_dataset):
     folds = fold_of_rows(loaded, 2, seed=1)
     train = loaded.splits["train"]
     fold_of_molecule = {}
-    for feature, fold in zip(train.features, folds):
+    for feature, fold in zip(train.features, folds, strict=True):
         key = min(feature, reverse_complement(feature))
         assert fold_of_molecule.setdefault(key, fold) == fold
     for label in np.unique(train.labels):
@@ -51,7 +51,8 @@ def test_command_takes_hyperparameters_from_a_sweep_folder(tiny_dataset, tmp_pat
     sweep_dir.mkdir()
     (sweep_dir / "hyperparams.json").write_text(json.dumps({"learning_rate": 0.003, "num_train_epochs": 1,
                                                             "per_device_train_batch_size": 16, "num_layers": 1,
-                                                            "hidden_size": 16, "num_heads": 2, "intermediate_size": 32}))
+                                                            "hidden_size": 16, "num_heads": 2,
+                                                            "intermediate_size": 32}))
     out = tmp_path / "cv_cli"
     args = [tiny_dataset.train_path, "parquet", "-t", "test", "-v", "valid", "--config_from_run", str(sweep_dir),
             "-k", "2", "-o", str(out), "--no_progress"]

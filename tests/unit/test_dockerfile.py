@@ -62,7 +62,8 @@ def test_torch_pin_matches_the_project():
     assert re.search(r"^torch==2\.13\.0$", (ROOT / "constraints.txt").read_text(), re.M)
 
 
-@pytest.mark.parametrize("variant, index", [("cpu", "--index-url https://download.pytorch.org/whl/cpu"), ("cuda", None)])
+@pytest.mark.parametrize("variant, index",
+                         [("cpu", "--index-url https://download.pytorch.org/whl/cpu"), ("cuda", None)])
 def test_variant_argument_picks_where_torch_comes_from(variant, index):
     args = dict(re.match(r"(\w+)=(\S+)", a).groups() for kind, a in instructions() if kind == "ARG" and "=" in a)
     assert args["VARIANT"] == "cpu"

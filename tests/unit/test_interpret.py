@@ -100,7 +100,8 @@ def test_hostile_headers_stay_inside_out_and_html_is_escaped(models, tmp_path):
     inputs.mkdir()
     sequences = random_sequences(len(HOSTILE_IDS), 10, 30, seed=5)
     fasta = inputs / "hostile.fa"
-    fasta.write_text("".join(f">{record_id} <b>desc</b>\n{seq}\n" for record_id, seq in zip(HOSTILE_IDS, sequences, strict=True)),
+    fasta.write_text("".join(f">{record_id} <b>desc</b>\n{seq}\n"
+                             for record_id, seq in zip(HOSTILE_IDS, sequences, strict=True)),
                      encoding="utf-8")
     out = tmp_path / "work" / "out"
     assert interpret.main([models["kmer"], str(fasta), "ACGTACGTAA", "-o", str(out), "-l", "<script>x</script>",

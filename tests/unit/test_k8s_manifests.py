@@ -136,7 +136,8 @@ def test_rbac_is_least_privilege():
     assert not by_kind("ClusterRole") and not by_kind("ClusterRoleBinding")
     (binding,) = by_kind("RoleBinding")
     accounts = {sa["metadata"]["name"]: sa for sa in by_kind("ServiceAccount")}
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": role["metadata"]["name"]}
     assert [s["name"] for s in binding["subjects"]] == ["genomenlp-runner"]
     # Trials run as an account with no rights and no token.
     trial_account = KatibConfig().service_account
@@ -154,7 +155,8 @@ def test_gpu_node_pool_matches_the_katib_defaults():
     (pool,) = [c for c in by_kind("ConfigMap") if c["metadata"]["name"] == "gpu-node-pool"]
     defaults = KatibConfig()
     assert yaml.safe_load(pool["data"]["nodeSelector"]) == defaults.node_selector
-    assert yaml.safe_load(pool["data"]["tolerations"]) == [t.model_dump(exclude_none=True) for t in defaults.tolerations]
+    assert yaml.safe_load(pool["data"]["tolerations"]) == [t.model_dump(exclude_none=True)
+                                                           for t in defaults.tolerations]
     assert pool["data"]["gpuResource"] == GPU_RESOURCE
     (experiment,) = by_kind("Experiment")
     pod = experiment["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]

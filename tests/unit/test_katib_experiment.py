@@ -65,7 +65,8 @@ def test_tutorial_sweep_converts_as_is():
     # The sweep's own names (batch_size, epochs) become the config fields train takes as flags.
     assert set(parameters) == {"per_device_train_batch_size", "num_train_epochs", "learning_rate"}
     assert parameters["per_device_train_batch_size"] == {
-        "feasibleSpace": {"list": ["5", "10", "15"]}, "name": "per_device_train_batch_size", "parameterType": "discrete"}
+        "feasibleSpace": {"list": ["5", "10", "15"]}, "name": "per_device_train_batch_size",
+        "parameterType": "discrete"}
     assert parameters["learning_rate"]["parameterType"] == "double"
     assert parameters["learning_rate"]["feasibleSpace"] == {"min": "0.0001", "max": "0.1"}
     assert (spec["maxTrialCount"], spec["parallelTrialCount"], spec["maxFailedTrialCount"]) == (8, 2, 3)
@@ -106,8 +107,9 @@ def test_parameter_types_follow_the_config_fields():
                  architecture={"values": ["bert", "distilbert"]},
                  epochs={"value": 3})
     parameters = {p["name"]: p for p in as_dict(spec)["spec"]["parameters"]}
-    assert parameters["learning_rate"] == {"feasibleSpace": {"distribution": "logUniform", "max": "0.01", "min": "1e-05"},
-                                           "name": "learning_rate", "parameterType": "double"}
+    assert parameters["learning_rate"] == {
+        "feasibleSpace": {"distribution": "logUniform", "max": "0.01", "min": "1e-05"},
+        "name": "learning_rate", "parameterType": "double"}
     # An integer field stays integral even on a log scale.
     assert parameters["per_device_train_batch_size"]["parameterType"] == "int"
     assert parameters["per_device_train_batch_size"]["feasibleSpace"] == {"distribution": "logUniform", "max": "256",
@@ -237,7 +239,8 @@ def test_config_file_and_flags(tmp_path):
     path = tmp_path / "katib.yaml"
     path.write_text("namespace: research\ngpus: 0\nfixed: {num_layers: 1}\n")
     config = load_katib_config(str(path), max_trial_count=3)
-    assert (config.namespace, config.gpus, config.max_trial_count, config.fixed) == ("research", 0, 3, {"num_layers": 1})
+    assert (config.namespace, config.gpus, config.max_trial_count, config.fixed) == (
+        "research", 0, 3, {"num_layers": 1})
     path.write_text("gpu: 1\n")
     with pytest.raises(InputError, match="gpu"):
         load_katib_config(str(path))
@@ -250,8 +253,8 @@ def test_config_file_and_flags(tmp_path):
 def test_dry_run_writes_the_yaml(tmp_path, capsys):
     spec_path = tmp_path / "sweep.json"
     spec_path.write_text(json.dumps({"method": "bayes", "parameters": {"learning_rate": {"min": 0.001, "max": 0.1}}}))
-    code = katib_sweep(load_sweep(str(spec_path)), katib_config=None, train="s3://b/train.parquet", file_format="parquet",
-                       tokeniser="s3://b/tokens.json", test="test", valid="valid", trials=5,
+    code = katib_sweep(load_sweep(str(spec_path)), katib_config=None, train="s3://b/train.parquet",
+                       file_format="parquet", tokeniser="s3://b/tokens.json", test="test", valid="valid", trials=5,
                        output_dir=str(tmp_path / "out"), fixed={"num_layers": 1}, dry_run=True)
     assert code == 0
     document = yaml.safe_load((tmp_path / "out" / "experiment.yaml").read_text())

@@ -137,7 +137,8 @@ def test_failed_experiment_raises_and_still_deletes():
 
 
 def test_success_without_a_reported_objective_is_a_failure():
-    with StubApiServer([NO_BEST]) as api, pytest.raises(ExperimentFailed, match="without a trial that reported eval_f1"):
+    with (StubApiServer([NO_BEST]) as api,
+          pytest.raises(ExperimentFailed, match="without a trial that reported eval_f1")):
         run_experiment(SPEC, CONFIG, host=api.url)
 
 
@@ -190,7 +191,8 @@ def test_pipeline_sweep_step_runs_katib_on_the_stored_dataset(tmp_path):
     assert trials[0]["best_trial"] == "promoters-x-7fj2k"
     _, body = api.posted[0]
     assert body["spec"]["maxTrialCount"] == 6
-    command = " ".join(body["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]["command"])
+    command = " ".join(
+        body["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]["command"])
     assert f"{stored}/train.parquet" in command and f"{stored}/tokenizer.json" in command
     assert "--hidden_size" in command and "--num_train_epochs" in command
     assert not (tmp_path / "sweep").exists()  # nothing local: the trials ran on the cluster

@@ -49,7 +49,7 @@ def test_no_sequence_rc_or_duplicate_crosses_splits(leaky_records):
     groups = group_records([molecule_key(s) for s in sequences])
     splits = assign_splits(groups, labels, FRACTIONS, seed=3)
     split_of_molecule = {}
-    for sequence, split in zip(sequences, splits):
+    for sequence, split in zip(sequences, splits, strict=True):
         key = min(sequence, reverse_complement(sequence))
         assert split_of_molecule.setdefault(key, split) == split
 
@@ -60,7 +60,7 @@ def test_class_proportions_within_one_record_of_exact():
     sequences = [random_sequence(rng) for _ in labels]
     groups = group_records([molecule_key(s) for s in sequences])
     splits = assign_splits(groups, labels, FRACTIONS, seed=11)
-    counts = Counter(zip(labels, splits))
+    counts = Counter(zip(labels, splits, strict=True))
     for label, size in Counter(labels).items():
         for split, share in FRACTIONS.items():
             assert abs(counts[label, split] - size * share) <= 1, (label, split)

@@ -52,9 +52,10 @@ def test_rerun_continues_the_same_study(tiny_dataset, tmp_path):
 
 
 def test_hyperband_prunes_on_epoch_reports(tiny_dataset, tmp_path):
-    hyperband = spec("random", [0.003, 0.00001, 0.000011, 0.000012], early_terminate={"type": "hyperband", "min_iter": 1, "eta": 2})
-    hyperband = hyperband.model_copy(update={"parameters": {**hyperband.parameters,
-                                                            "epochs": SweepSpec(parameters={"epochs": {"value": 3}}).parameters["epochs"]}})
+    hyperband = spec("random", [0.003, 0.00001, 0.000011, 0.000012],
+                     early_terminate={"type": "hyperband", "min_iter": 1, "eta": 2})
+    hyperband = hyperband.model_copy(update={"parameters": {
+        **hyperband.parameters, "epochs": SweepSpec(parameters={"epochs": {"value": 3}}).parameters["epochs"]}})
     out = tmp_path / "hyperband"
     run_sweep(hyperband, tiny_dataset, TINY_MODEL, BASE, 6, str(out), show_progress=False)
     recorded = states(out)
@@ -86,9 +87,9 @@ def test_sweep_command_runs_the_tutorial_file(tiny_dataset, tmp_path, capsys):
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(tutorial))
     out = tmp_path / "cli"
-    args = [tiny_dataset.train_path, "parquet", tiny_dataset.tokenizer_path, "-t", "test", "-v", "valid", "-w", str(path),
-            "-n", "2", "-l", "labels", "-o", str(out), "--num_layers", "1", "--hidden_size", "16", "--num_heads", "2",
-            "--intermediate_size", "32", "--no_progress"]
+    args = [tiny_dataset.train_path, "parquet", tiny_dataset.tokenizer_path, "-t", "test", "-v", "valid",
+            "-w", str(path), "-n", "2", "-l", "labels", "-o", str(out), "--num_layers", "1", "--hidden_size", "16",
+            "--num_heads", "2", "--intermediate_size", "32", "--no_progress"]
     assert sweep.main(args) == 0
     assert "Best run trial_" in capsys.readouterr().out
     assert json.loads((out / "hyperparams.json").read_text())["per_device_train_batch_size"] in (5, 10, 15)
