@@ -102,9 +102,9 @@ def attribute_windows(model, windows: Sequence[Sequence[int]], targets: Sequence
         unsettled = [index for index, result in enumerate(results)
                      if abs(result.delta) > tolerance * max(1.0, abs(float(result.scores.sum())))]
         if unsettled:
-            refined = attribute_windows(model, [windows[i] for i in unsettled], [targets[i] for i in unsettled], special,
-                                        n_steps, batch_size, tokens_per_pass, device, min(2 * min_steps, n_steps),
-                                        tolerance)
+            refined = attribute_windows(model, [windows[i] for i in unsettled], [targets[i] for i in unsettled],
+                                        special, n_steps, batch_size, tokens_per_pass, device,
+                                        min(2 * min_steps, n_steps), tolerance)
             for index, result in zip(unsettled, refined, strict=True):
                 results[index] = result
         return results
@@ -156,7 +156,8 @@ def integrate(model, ids, mask, baseline, targets: list[int], n_steps: int, rows
         difference = inputs - references
         logits_input = logits_from_embeddings(model, inputs, mask)[every, target]
         logits_baseline = logits_from_embeddings(model, distinct_embedded, distinct_mask)[inverse, target]
-    alphas, weights = (torch.tensor(values, dtype=inputs.dtype, device=ids.device) for values in gauss_legendre(n_steps))
+    alphas, weights = (torch.tensor(values, dtype=inputs.dtype, device=ids.device)
+                       for values in gauss_legendre(n_steps))
     windows = len(ids)
     pairs_window = torch.arange(windows, device=ids.device).repeat_interleave(n_steps)
     pairs_step = torch.arange(n_steps, device=ids.device).repeat(windows)
