@@ -6,7 +6,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-WORK_DIR = ".work"
+from components.dataset.publish import WORK_DIR, publish_split
 
 
 def _schema():
@@ -91,21 +91,12 @@ class SplitWriter:
 
 
 def finalise_split_formats(out_dir, split: str, label_names: list[str]) -> None:
-    """Turn a split's working parquet into the four published formats, labels as class names."""
-    import datasets
-    import pyarrow.parquet as pq
+    """Turn a split's working parquet into the four published formats, labels as class names.
 
-    out_dir = Path(out_dir)
-    work = out_dir / WORK_DIR
-    datasets.disable_progress_bars()
-    dataset = datasets.Dataset(pq.read_table(work / f"{split}.parquet"))
-    dataset = dataset.cast_column("labels", datasets.ClassLabel(names=label_names))
-    dataset.to_parquet(str(out_dir / f"{split}.parquet"))
-    dataset.to_csv(str(out_dir / f"{split}.csv"), index=False)
-    dataset.to_json(str(out_dir / f"{split}.json"))
-    dataset.save_to_disk(str(out_dir / split))
-    del dataset
-    (work / f"{split}.parquet").unlink()
+    Streams the working file batch by batch (see :mod:`components.dataset.publish`), so memory does
+    not grow with the split.
+    """
+    publish_split(out_dir, split, label_names)
 
 
 def remove_work_dir(out_dir) -> None:
