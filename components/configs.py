@@ -16,6 +16,7 @@ from components.fasta import Alphabet
 from components.inference.config import InterpretConfig, PredictConfig  # noqa: F401
 from components.pretraining.config import PretrainConfig  # noqa: F401
 from components.search.spec import SweepSpec  # noqa: F401
+from components.tokenisers.unigram import DEFAULT_MAX_TRAIN_BASES, DEFAULT_SEED_SIZE
 from components.training.config import ModelConfig, TrainConfig  # noqa: F401
 
 
@@ -31,6 +32,31 @@ class TokeniseConfig(_Config):
     break_size: int = Field(512, ge=8, description="Cut sequences into pieces of at most this many bases for training.")
     max_piece_length: int = Field(16, ge=1, le=64, description="Longest token, in letters.")
     alphabet: Alphabet = Field(Alphabet.DNA, description="Letters a sequence may hold.")
+    # Unigram training time grows faster than its input (more expectation-maximisation work per
+    # base and more pruning rounds as the corpus grows), so the input it learns from is bounded.
+    max_train_bases: int | None = Field(
+        DEFAULT_MAX_TRAIN_BASES,
+        ge=8,
+        description="Learn from an evenly spread, seeded sample of the pieces holding at most this many bases "
+        "(reported when it samples; None: learn from everything).",
+    )
+    sample_seed: int = Field(0, description="Seed of the training sample (same seed, same sample).")
+    seed_size: int = Field(
+        DEFAULT_SEED_SIZE,
+        ge=16,
+        description="Most candidate pieces (frequent substrings) the trainer starts from; on DNA, fewer give a "
+        "worse vocabulary without saving time.",
+    )
+
+    @model_validator(mode="after")
+    def _trainable(self) -> TokeniseConfig:
+        if self.max_train_bases is not None and self.max_train_bases < self.break_size:
+            raise ValueError(
+                f"max_train_bases ({self.max_train_bases}) must be at least break_size ({self.break_size})"
+            )
+        if self.seed_size < self.vocab_size:
+            raise ValueError(f"seed_size ({self.seed_size}) below vocab_size ({self.vocab_size}) caps the vocabulary")
+        return self
 
 
 class KmerConfig(_Config):

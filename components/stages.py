@@ -27,7 +27,8 @@ def learn_tokenizer(paths: Sequence[str], config: TokeniseConfig, show_progress:
     """Learn a Unigram tokeniser from FASTA files, streamed once."""
     sequences = progress(_sequences(paths, config.alphabet), "Reading sequences", show_progress)
     return train_unigram_tokenizer(
-        sequences, config.vocab_size, config.break_size, config.max_piece_length, show_progress
+        sequences, config.vocab_size, config.break_size, config.max_piece_length, show_progress,
+        max_train_bases=config.max_train_bases, sample_seed=config.sample_seed, seed_size=config.seed_size,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from components.cli.common import HelpFormatter, add_config_arguments, config_from_args, run_command
@@ -10,6 +11,11 @@ from components.configs import TokeniseConfig
 from components.fasta import Alphabet
 from components.stages import learn_tokenizer
 from components.storage import ensure_absent, write_text_atomic
+
+
+def _int_or_none(text: str) -> int | None:
+    """An integer flag value, or ``none`` for the config's None (no bound)."""
+    return None if text.lower() == "none" else int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Learn a SentencePiece-style Unigram vocabulary from DNA (or protein) FASTA files and save it as\n"
             "a Hugging Face tokenizers JSON with <s> </s> <unk> <pad> <mask>; every encoding is wrapped as\n"
             "<s> … </s> so a classifier pools a real summary token.\n\n"
+            "Training time grows faster than the input, so the trainer learns from an evenly spread, seeded\n"
+            "sample of at most --max_train_bases bases (reported when it samples).\n\n"
             "example: tokenise_bio -i promoter.fasta.gz non_promoter.fasta.gz -t tokens.json"
         ),
         formatter_class=HelpFormatter,
@@ -34,12 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--protein", action="store_true", help="sequences are proteins, not nucleotides")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing tokeniser file")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
-    add_config_arguments(parser, TokeniseConfig, skip=("vocab_size", "break_size", "alphabet"))
+    bound = TokeniseConfig.model_fields["max_train_bases"]
+    # Declared here rather than generated: the generated flag could not say None (learn from everything).
+    parser.add_argument("--max_train_bases", type=_int_or_none, default=argparse.SUPPRESS, metavar="BASES",
+                        help=f"{bound.description} Give 'none' for no bound. (default: {bound.default})")
+    add_config_arguments(parser, TokeniseConfig, skip=("vocab_size", "break_size", "alphabet", "max_train_bases"))
     return parser
 
 
 def _body(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    # The trainer reports through logging when it learns from a sample of the input.
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     alphabet = Alphabet.PROTEIN if args.protein else Alphabet.DNA
     config = config_from_args(TokeniseConfig, args, alphabet=alphabet)
     ensure_absent(args.tokeniser_path, args.overwrite)
