@@ -263,6 +263,8 @@ def main() -> None:
     corpus = {name: read_class(path, args.base_records) for name, path in CLASSES.items()}
     settings = {"vocab_size": args.vocab_size, "k": args.k}
     rows = []
+    if args.scratch:
+        Path(args.scratch).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.scratch) as folder:
         scratch = Path(folder)
         warmup = make_scaled_input({name: records[:50] for name, records in corpus.items()}, 1, 0.0, args.seed,
