@@ -33,15 +33,7 @@ TINY_PRETRAIN = PretrainConfig(max_steps=3, per_device_train_batch_size=8, loggi
                                shuffle_buffer=16, device="cpu")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models train fastest, and disturb parallel work least, on one thread."""
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_dna(rng: random.Random, length: int) -> str:

@@ -17,15 +17,7 @@ TINY = PretrainConfig(max_steps=4, per_device_train_batch_size=8, logging_steps=
                       learning_rate=3e-3, shuffle_buffer=32, seed=3, device="cpu")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest, and disturb parallel work least, on one thread."""
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,7 @@ LABELS = ["promoter", "other", "odd"]
 MAX_POSITIONS = 24  # 22 content tokens per window: short enough that tests can exercise windowing
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; on a busy machine extra threads mostly spin and wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_sequences(count: int, low: int, high: int, seed: int) -> list[str]:
