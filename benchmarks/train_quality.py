@@ -21,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from pretrain_speed import peak_flops  # noqa: E402
 
 from components.configs import DatasetConfig, KmerConfig, TokeniseConfig  # noqa: E402
 from components.stages import create_dataset, learn_tokenizer, make_kmer_tokenizer  # noqa: E402
@@ -47,6 +50,11 @@ def seconds_to_target(history: list[dict]) -> float | None:
 
 def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> dict:
     """Build one seed's dataset, train one profile on it and return its figures."""
+    import csv
+
+    import pyarrow.parquet as pq
+    import torch
+
     data_dir = out / f"data_{name}_{seed}"
     tokenizer = tokenizer_factory()
     create_dataset(DATA, tokenizer, DatasetConfig(seed=seed), str(data_dir), overwrite=True, show_progress=False)
@@ -54,17 +62,21 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> di
     data = TrainingData(str(data_dir / "train.parquet"), "parquet", str(data_dir / "tokens.json"))
     summary = train_classifier(data, model, training.model_copy(update={"seed": seed}), str(out / f"run_{name}_{seed}"),
                                overwrite=True, show_progress=False, on_epoch=None)
-    import csv
-
     with open(out / f"run_{name}_{seed}" / "history.csv") as handle:
         history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-    import pyarrow.parquet as pq
-
-    train_rows = pq.ParquetFile(data_dir / "train.parquet").metadata.num_rows
-    samples_per_second = train_rows * len(history) / summary["train_seconds"]
+    train = pq.read_table(data_dir / "train.parquet", columns=["attention_mask"]).column("attention_mask")
+    # Throughput over the whole training time (each epoch's validation pass included).
+    epochs_per_second = len(history) / summary["train_seconds"]
+    samples_per_second = len(train) * epochs_per_second
+    # Real (unpadded) tokens; model FLOP utilisation as 6 × parameters (all, as pretrain_speed.py counts
+    # them) × tokens/s over the GPU's dense bf16 peak.
+    tokens_per_second = sum(sum(mask) for mask in train.to_pylist()) * epochs_per_second
+    peak = peak_flops(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
     return {"profile": name, "seed": seed, "test_mcc": summary["test_mcc"], "test_roc_auc": summary["test_roc_auc"],
             "test_f1": summary["test_f1"], "train_seconds": summary["train_seconds"],
             "train_samples_per_second": round(samples_per_second, 1),
+            "train_tokens_per_second": round(tokens_per_second, 1),
+            "mfu": round(6 * summary["parameters"] * tokens_per_second / peak, 4) if peak else None,
             "seconds_to_f1_079": seconds_to_target(history), "parameters": summary["parameters"],
             "kmer_baseline_mcc": summary["baselines"]["kmer_1_4"]["test_mcc"],
             "kmer_baseline_roc_auc": summary["baselines"]["kmer_1_4"]["test_roc_auc"],
