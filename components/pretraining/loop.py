@@ -22,7 +22,7 @@ from components.pretraining.config import PretrainConfig
 from components.pretraining.masking import IGNORE_INDEX, encode_windows, mask_tokens
 from components.tokenisers.common import MASK, PAD, SPECIAL_TOKENS, UNK, SequenceTokenizer
 from components.training.loop import DIVERGENCE_FACTOR, TrainingDiverged
-from components.training.optim import adamw, autocast_dtype, choose_device, linear_warmup_schedule
+from components.training.optim import adamw, autocast_dtype, choose_device, linear_warmup_schedule, to_device
 
 STATE_FILE = "state.json"
 LAST_WEIGHTS = "last.safetensors"
@@ -168,10 +168,6 @@ def train_masked_lm(
             raise TrainingDiverged("learning_rate", f"MLM loss became NaN or infinite before step {step}: "
                                    f"{config.learning_rate:g} is likely too high")
 
-    def to_device(array: np.ndarray):
-        tensor = torch.from_numpy(array)
-        return tensor.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else tensor
-
     model.train()
     for step in progress(range(start + 1, total + 1), "pre-training", show_progress, total - start):
         started = time.perf_counter()
@@ -182,9 +178,9 @@ def train_masked_lm(
                                      np.random.default_rng([config.seed, step]))
         chosen = labels.reshape(-1) != IGNORE_INDEX
         # Positions picked on the host: boolean indexing on the device would wait for the GPU.
-        positions_t = to_device(np.flatnonzero(chosen))
-        targets_t = to_device(labels.reshape(-1)[chosen])
-        inputs_t, attention_t = to_device(inputs), to_device(attention)
+        positions_t = to_device(np.flatnonzero(chosen), device)
+        targets_t = to_device(labels.reshape(-1)[chosen], device)
+        inputs_t, attention_t = to_device(inputs, device), to_device(attention, device)
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout, per step so a resumed run matches
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             hidden = model.base_model(input_ids=inputs_t, attention_mask=attention_t).last_hidden_state

@@ -20,7 +20,7 @@ from components.errors import InputError
 from components.training.config import TrainConfig, higher_is_better
 from components.training.data import EncodedSplit, batches
 from components.training.metrics import classification_metrics
-from components.training.optim import adamw, autocast_dtype, choose_device, linear_warmup_schedule
+from components.training.optim import adamw, autocast_dtype, choose_device, linear_warmup_schedule, to_device
 
 # An epoch whose mean training loss is this many times chance level (ln of the class count) is
 # not learning but blowing up: stop it rather than spend the remaining epochs.
@@ -54,9 +54,7 @@ def predict_probabilities(model, split: EncodedSplit, batch_size: int, pad_id: i
     outputs, losses = [], []
     with torch.inference_mode():
         for ids, mask, labels in batches(split, batch_size, pad_id):
-            ids_t = torch.from_numpy(ids).to(device, non_blocking=True)
-            mask_t = torch.from_numpy(mask).to(device, non_blocking=True)
-            labels_t = torch.from_numpy(labels).to(device, non_blocking=True)
+            ids_t, mask_t, labels_t = (to_device(array, device) for array in (ids, mask, labels))
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 result = model(input_ids=ids_t, attention_mask=mask_t, labels=labels_t)
             outputs.append(torch.softmax(result.logits.float(), dim=-1).cpu().numpy())
@@ -161,9 +159,7 @@ def fit(
         stream = batches(train, config.per_device_train_batch_size, pad_id, rng)
         for ids, mask, labels in progress(stream, f"epoch {epoch}/{config.num_train_epochs}", show_progress,
                                           steps_per_epoch):
-            ids_t = torch.from_numpy(ids).to(device, non_blocking=True)
-            mask_t = torch.from_numpy(mask).to(device, non_blocking=True)
-            labels_t = torch.from_numpy(labels).to(device, non_blocking=True)
+            ids_t, mask_t, labels_t = (to_device(array, device) for array in (ids, mask, labels))
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 loss = model(input_ids=ids_t, attention_mask=mask_t, labels=labels_t).loss
             if not torch.isfinite(loss):

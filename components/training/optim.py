@@ -26,6 +26,14 @@ def autocast_dtype(device):
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def to_device(array, device):
+    """A numpy batch as a tensor on ``device``; on CUDA through pinned memory, so the copy overlaps compute."""
+    import torch
+
+    tensor = torch.from_numpy(array)
+    return tensor.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else tensor
+
+
 def adamw(model, learning_rate: float, weight_decay: float, betas: tuple[float, float], eps: float, device):
     """AdamW that, as BERT's recipe does, decays neither biases nor layer norms."""
     import torch
