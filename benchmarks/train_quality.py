@@ -84,6 +84,20 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> di
             "gc_baseline_mcc": summary["baselines"]["gc_content"]["test_mcc"]}
 
 
+def baseline_figures(data_dir: Path, seed: int) -> dict:
+    """The GC-content and 1–4-mer baselines' test figures on one stored split, as a result row holds them."""
+    import pandas as pd
+
+    from components.training.baselines import fit_baselines
+
+    train, test = (pd.read_parquet(data_dir / f"{split}.parquet", columns=["feature", "labels"])
+                   for split in ("train", "test"))
+    fitted = fit_baselines(train.feature, train.labels, test.feature, test.labels, seed)
+    kmer = fitted["kmer_1_4"]
+    return {"kmer_baseline_mcc": kmer["test_mcc"], "kmer_baseline_roc_auc": kmer["test_roc_auc"],
+            "kmer_baseline_f1": kmer["test_f1"], "gc_baseline_mcc": fitted["gc_content"]["test_mcc"]}
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one rename, so an interrupted run never leaves half a file."""
     staging = path.with_name(path.name + ".tmp")
@@ -108,6 +122,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=TrainConfig().num_train_epochs)
     parser.add_argument("--with_original", action="store_true", help="also train the original's configuration")
     parser.add_argument("--only_original", action="store_true", help="train the original's configuration only")
+    parser.add_argument("--refit_baselines", action="store_true",
+                        help="refit the baselines of the rows already in OUT/results.json on their stored splits")
     parser.add_argument("--out", default="runs/bench_train_quality")
     args = parser.parse_args()
     out = Path(args.out)
@@ -120,6 +136,10 @@ def main() -> None:
                          ORIGINAL_MODEL, ORIGINAL_TRAINING))
     results = out / "results.json"
     rows = json.loads(results.read_text()) if results.exists() else []
+    if args.refit_baselines:
+        for row in rows:
+            row.update(baseline_figures(out / f"data_{row['profile']}_{row['seed']}", row["seed"]))
+        write_atomically(results, json.dumps(rows, indent=2))
     done = {(row["profile"], row["seed"]) for row in rows}
     for seed in args.seeds:
         for name, factory, model, training in profiles:
