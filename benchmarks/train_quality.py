@@ -48,36 +48,45 @@ def seconds_to_target(history: list[dict]) -> float | None:
     return None
 
 
-def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> dict:
-    """Build one seed's dataset, train one profile on it and return its figures."""
-    import csv
+def throughput_figures(data_dir: Path, run_dir: Path, train_seconds: float, parameters: int) -> dict:
+    """Samples/s and real (unpadded) tokens/s over the whole training time (validation passes included).
 
+    On CUDA also the model FLOP utilisation: 6 × parameters (all, as pretrain_speed.py counts them)
+    × tokens/s over the GPU's dense bf16 peak.
+    """
     import pyarrow.parquet as pq
     import torch
 
-    data_dir = out / f"data_{name}_{seed}"
+    epochs = len(read_history(run_dir))
+    masks = pq.read_table(data_dir / "train.parquet", columns=["attention_mask"]).column("attention_mask")
+    tokens_per_second = sum(sum(mask) for mask in masks.to_pylist()) * epochs / train_seconds
+    peak = peak_flops(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
+    return {"train_samples_per_second": round(len(masks) * epochs / train_seconds, 1),
+            "train_tokens_per_second": round(tokens_per_second, 1),
+            "mfu": round(6 * parameters * tokens_per_second / peak, 4) if peak else None}
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """A training run's per-epoch rows."""
+    import csv
+
+    with open(run_dir / "history.csv") as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> dict:
+    """Build one seed's dataset, train one profile on it and return its figures."""
+    data_dir, run_dir = out / f"data_{name}_{seed}", out / f"run_{name}_{seed}"
     tokenizer = tokenizer_factory()
     create_dataset(DATA, tokenizer, DatasetConfig(seed=seed), str(data_dir), overwrite=True, show_progress=False)
     (data_dir / "tokens.json").write_text(tokenizer.to_json())
     data = TrainingData(str(data_dir / "train.parquet"), "parquet", str(data_dir / "tokens.json"))
-    summary = train_classifier(data, model, training.model_copy(update={"seed": seed}), str(out / f"run_{name}_{seed}"),
+    summary = train_classifier(data, model, training.model_copy(update={"seed": seed}), str(run_dir),
                                overwrite=True, show_progress=False, on_epoch=None)
-    with open(out / f"run_{name}_{seed}" / "history.csv") as handle:
-        history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-    train = pq.read_table(data_dir / "train.parquet", columns=["attention_mask"]).column("attention_mask")
-    # Throughput over the whole training time (each epoch's validation pass included).
-    epochs_per_second = len(history) / summary["train_seconds"]
-    samples_per_second = len(train) * epochs_per_second
-    # Real (unpadded) tokens; model FLOP utilisation as 6 × parameters (all, as pretrain_speed.py counts
-    # them) × tokens/s over the GPU's dense bf16 peak.
-    tokens_per_second = sum(sum(mask) for mask in train.to_pylist()) * epochs_per_second
-    peak = peak_flops(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
     return {"profile": name, "seed": seed, "test_mcc": summary["test_mcc"], "test_roc_auc": summary["test_roc_auc"],
             "test_f1": summary["test_f1"], "train_seconds": summary["train_seconds"],
-            "train_samples_per_second": round(samples_per_second, 1),
-            "train_tokens_per_second": round(tokens_per_second, 1),
-            "mfu": round(6 * summary["parameters"] * tokens_per_second / peak, 4) if peak else None,
-            "seconds_to_f1_079": seconds_to_target(history), "parameters": summary["parameters"],
+            **throughput_figures(data_dir, run_dir, summary["train_seconds"], summary["parameters"]),
+            "seconds_to_f1_079": seconds_to_target(read_history(run_dir)), "parameters": summary["parameters"],
             "kmer_baseline_mcc": summary["baselines"]["kmer_1_4"]["test_mcc"],
             "kmer_baseline_roc_auc": summary["baselines"]["kmer_1_4"]["test_roc_auc"],
             "kmer_baseline_f1": summary["baselines"]["kmer_1_4"]["test_f1"],
@@ -105,13 +114,13 @@ def write_atomically(path: Path, text: str) -> None:
     staging.replace(path)
 
 
-def mean_sd(values):
+def mean_sd(values, digits: int = 3):
     """``mean ± sd`` of the known values, or a dash."""
     values = [v for v in values if v is not None]
     if not values:
         return "—"
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
 def main() -> None:
@@ -123,7 +132,8 @@ def main() -> None:
     parser.add_argument("--with_original", action="store_true", help="also train the original's configuration")
     parser.add_argument("--only_original", action="store_true", help="train the original's configuration only")
     parser.add_argument("--refit_baselines", action="store_true",
-                        help="refit the baselines of the rows already in OUT/results.json on their stored splits")
+                        help="refit the baselines of the rows already in OUT/results.json on their stored splits "
+                             "(and add throughput figures to rows that lack them)")
     parser.add_argument("--out", default="runs/bench_train_quality")
     args = parser.parse_args()
     out = Path(args.out)
@@ -138,7 +148,10 @@ def main() -> None:
     rows = json.loads(results.read_text()) if results.exists() else []
     if args.refit_baselines:
         for row in rows:
-            row.update(baseline_figures(out / f"data_{row['profile']}_{row['seed']}", row["seed"]))
+            data_dir, run_dir = (out / f"{kind}_{row['profile']}_{row['seed']}" for kind in ("data", "run"))
+            row.update(baseline_figures(data_dir, row["seed"]))
+            if "train_samples_per_second" not in row:
+                row.update(throughput_figures(data_dir, run_dir, row["train_seconds"], row["parameters"]))
         write_atomically(results, json.dumps(rows, indent=2))
     done = {(row["profile"], row["seed"]) for row in rows}
     for seed in args.seeds:
@@ -159,9 +172,9 @@ def main() -> None:
         lines.append(f"| {name} | {len(mine)} | {mine[0]['parameters']:,} | {mean_sd([r['test_mcc'] for r in mine])} | "
                      f"{mean_sd([r['test_roc_auc'] for r in mine])} | {mean_sd([r['test_f1'] for r in mine])} | "
                      f"{mean_sd([r['kmer_baseline_mcc'] for r in mine])} | "
-                     f"{mean_sd([r['train_seconds'] for r in mine])} | "
-                     f"{mean_sd([r.get('train_samples_per_second') for r in mine])} | "
-                     f"{mean_sd([r['seconds_to_f1_079'] for r in mine])} |")
+                     f"{mean_sd([r['train_seconds'] for r in mine], 0)} | "
+                     f"{mean_sd([r.get('train_samples_per_second') for r in mine], 0)} | "
+                     f"{mean_sd([r['seconds_to_f1_079'] for r in mine], 0)} |")
     table = "\n".join(lines)
     write_atomically(out / "results.md", table + "\n")
     print(table)
