@@ -34,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from reporting import mean_sd  # noqa: E402
 
 from components.configs import DatasetConfig, KmerConfig  # noqa: E402
 from components.fasta import read_fasta  # noqa: E402
@@ -121,14 +124,6 @@ def unseen_figures(run: Path, seen: list[bool]) -> dict:
     figures = classification_metrics(labels, probabilities, "test_")
     return {f"unseen_{key}": figures[key] for key in SHOWN} | {"unseen_test_rows": len(keep)}
 
-
-def mean_sd(values: list[float | None], digits: int = 3) -> str:
-    """``mean ± sd`` of the known values (``—`` when none)."""
-    values = [value for value in values if value is not None]
-    if not values:
-        return "—"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
 def main() -> None:

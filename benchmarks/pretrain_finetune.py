@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -29,11 +28,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pretrain_speed import GENOME, peak_flops  # noqa: E402
+from reporting import mean_sd  # noqa: E402
 
 from components.configs import DatasetConfig, KmerConfig  # noqa: E402
 from components.pretraining.config import PretrainConfig  # noqa: E402
 from components.pretraining.mlm import pretrain_encoder  # noqa: E402
 from components.stages import TOKENIZER_FILE, create_dataset, make_kmer_tokenizer  # noqa: E402
+from components.storage import write_text_atomic  # noqa: E402
 from components.training.config import Device, ModelConfig, TrainConfig  # noqa: E402
 from components.training.run import TrainingData, train_classifier  # noqa: E402
 
@@ -42,20 +43,6 @@ ARMS = ("random_init", "pretrained")
 SHOWN = {"test_mcc": "MCC", "test_roc_auc": "ROC-AUC", "test_f1": "weighted F1"}
 
 
-def mean_sd(values: list[float | None], digits: int = 3) -> str:
-    """``mean ± sd`` of the known values (``—`` when none)."""
-    values = [value for value in values if value is not None]
-    if not values:
-        return "—"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename: an interrupted run never leaves half a file."""
-    staging = path.with_name(path.name + ".tmp")
-    staging.write_text(text)
-    staging.replace(path)
 
 
 def build_datasets(seeds: list[int], k: int, out: Path) -> dict[int, Path]:
@@ -177,7 +164,7 @@ def main() -> None:
     if progress["pretraining"] is None or not all((folder / TOKENIZER_FILE).exists() for folder in datasets.values()):
         datasets = build_datasets(seeds, args.k, out)
         progress["pretraining"] = pretrain(datasets, model, pretraining, out)
-        write_atomically(progress_file, json.dumps(progress, indent=2))
+        write_text_atomic(progress_file, json.dumps(progress, indent=2), overwrite=True)
     cost = progress["pretraining"]
     print(json.dumps({"pretraining": cost}), flush=True)
     done = {(row["arm"], row["seed"]) for row in progress["rows"]}
@@ -187,14 +174,14 @@ def main() -> None:
                 continue
             row = fine_tune(arm, seed, datasets[seed], model, training, cost["encoder"], out)
             progress["rows"].append(row)
-            write_atomically(progress_file, json.dumps(progress, indent=2))
+            write_text_atomic(progress_file, json.dumps(progress, indent=2), overwrite=True)
             print(json.dumps(row), flush=True)
     rows = [row for row in progress["rows"] if row["seed"] in seeds]
     table = tables(rows, cost, training, len(seeds))
     results = {"pretraining": cost, **{key: settings[key] for key in ("model", "fine_tuning", "k")}, "seeds": seeds,
                "rows": rows}
-    write_atomically(out / "results.json", json.dumps(results, indent=2))
-    write_atomically(out / "results.md", table + "\n")
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2), overwrite=True)
+    write_text_atomic(out / "results.md", table + "\n", overwrite=True)
     print(table)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,9 +23,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pretrain_speed import peak_flops  # noqa: E402
+from reporting import mean_sd  # noqa: E402
 
 from components.configs import DatasetConfig, KmerConfig, TokeniseConfig  # noqa: E402
 from components.stages import create_dataset, learn_tokenizer, make_kmer_tokenizer  # noqa: E402
+from components.storage import write_text_atomic  # noqa: E402
 from components.training.config import Architecture, ModelConfig, TrainConfig  # noqa: E402
 from components.training.run import TrainingData, train_classifier  # noqa: E402
 
@@ -48,7 +49,7 @@ def seconds_to_target(history: list[dict]) -> float | None:
     return None
 
 
-def throughput_figures(data_dir: Path, run_dir: Path, train_seconds: float, parameters: int) -> dict:
+def throughput_figures(data_dir: Path, epochs: int, train_seconds: float, parameters: int) -> dict:
     """Samples/s and real (unpadded) tokens/s over the whole training time (validation passes included).
 
     On CUDA also the model FLOP utilisation: 6 × parameters (all, as pretrain_speed.py counts them)
@@ -57,7 +58,6 @@ def throughput_figures(data_dir: Path, run_dir: Path, train_seconds: float, para
     import pyarrow.parquet as pq
     import torch
 
-    epochs = len(read_history(run_dir))
     masks = pq.read_table(data_dir / "train.parquet", columns=["attention_mask"]).column("attention_mask")
     tokens_per_second = sum(sum(mask) for mask in masks.to_pylist()) * epochs / train_seconds
     peak = peak_flops(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
@@ -83,10 +83,11 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> di
     data = TrainingData(str(data_dir / "train.parquet"), "parquet", str(data_dir / "tokens.json"))
     summary = train_classifier(data, model, training.model_copy(update={"seed": seed}), str(run_dir),
                                overwrite=True, show_progress=False, on_epoch=None)
+    history = read_history(run_dir)
     return {"profile": name, "seed": seed, "test_mcc": summary["test_mcc"], "test_roc_auc": summary["test_roc_auc"],
             "test_f1": summary["test_f1"], "train_seconds": summary["train_seconds"],
-            **throughput_figures(data_dir, run_dir, summary["train_seconds"], summary["parameters"]),
-            "seconds_to_f1_079": seconds_to_target(read_history(run_dir)), "parameters": summary["parameters"],
+            **throughput_figures(data_dir, len(history), summary["train_seconds"], summary["parameters"]),
+            "seconds_to_f1_079": seconds_to_target(history), "parameters": summary["parameters"],
             "kmer_baseline_mcc": summary["baselines"]["kmer_1_4"]["test_mcc"],
             "kmer_baseline_roc_auc": summary["baselines"]["kmer_1_4"]["test_roc_auc"],
             "kmer_baseline_f1": summary["baselines"]["kmer_1_4"]["test_f1"],
@@ -107,20 +108,6 @@ def baseline_figures(data_dir: Path, seed: int) -> dict:
             "kmer_baseline_f1": kmer["test_f1"], "gc_baseline_mcc": fitted["gc_content"]["test_mcc"]}
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename, so an interrupted run never leaves half a file."""
-    staging = path.with_name(path.name + ".tmp")
-    staging.write_text(text)
-    staging.replace(path)
-
-
-def mean_sd(values, digits: int = 3):
-    """``mean ± sd`` of the known values, or a dash."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return "—"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
 def main() -> None:
@@ -151,8 +138,9 @@ def main() -> None:
             data_dir, run_dir = (out / f"{kind}_{row['profile']}_{row['seed']}" for kind in ("data", "run"))
             row.update(baseline_figures(data_dir, row["seed"]))
             if "train_samples_per_second" not in row:
-                row.update(throughput_figures(data_dir, run_dir, row["train_seconds"], row["parameters"]))
-        write_atomically(results, json.dumps(rows, indent=2))
+                row.update(throughput_figures(data_dir, len(read_history(run_dir)), row["train_seconds"],
+                                              row["parameters"]))
+        write_text_atomic(results, json.dumps(rows, indent=2), overwrite=True)
     done = {(row["profile"], row["seed"]) for row in rows}
     for seed in args.seeds:
         for name, factory, model, training in profiles:
@@ -163,7 +151,7 @@ def main() -> None:
             row["wall_seconds"] = time.perf_counter() - started
             rows.append(row)
             print(json.dumps(row), flush=True)
-            write_atomically(results, json.dumps(rows, indent=2))
+            write_text_atomic(results, json.dumps(rows, indent=2), overwrite=True)
     lines = ["| profile | seeds | params | test MCC | test ROC-AUC | test weighted F1 | k-mer LR MCC | train s "
              "| samples/s | s to valid F1 ≥ 0.79 |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -176,7 +164,7 @@ def main() -> None:
                      f"{mean_sd([r.get('train_samples_per_second') for r in mine], 0)} | "
                      f"{mean_sd([r['seconds_to_f1_079'] for r in mine], 0)} |")
     table = "\n".join(lines)
-    write_atomically(out / "results.md", table + "\n")
+    write_text_atomic(out / "results.md", table + "\n", overwrite=True)
     print(table)
 
 
