@@ -181,9 +181,24 @@ def submit_pipeline(pipeline, config: Path):
     """
     from pipelines.run_config import check_run_config
 
+    from zenml.exceptions import EntityExistsError
+
+    from pipelines.kubeflow_orchestrator import KubeflowUnreachable
+
     check_run_config(pipeline, config)
-    _kubeflow_stack()
-    return pipeline.with_options(config_path=str(config))()
+    stack = _kubeflow_stack()
+    try:
+        stack.orchestrator.preflight()
+        return pipeline.with_options(config_path=str(config))()
+    except KubeflowUnreachable as error:
+        raise InputError(f"stack {stack.name}", str(error)) from None
+    except EntityExistsError as error:
+        # A second submit of a scheduled config: ZenML keeps one schedule per name.
+        raise InputError(str(config), f"{error}; delete the old one first (`zenml pipeline schedule delete NAME`)"
+                         ) from None
+    except ValueError as error:
+        # Settings the orchestrator refuses (credentials, placement) before anything is uploaded.
+        raise InputError(f"stack {stack.name}", str(error)) from None
 
 
 def _register(args: argparse.Namespace) -> int:

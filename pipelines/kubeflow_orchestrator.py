@@ -11,11 +11,13 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import kfp
 from kfp import dsl
 from kfp.compiler import Compiler
 from zenml.entrypoints import StepEntrypointConfiguration
 from zenml.enums import ExecutionMode
 from zenml.environment import Environment
+from zenml.integrations.kubeflow.flavors.kubeflow_orchestrator_flavor import KubeflowOrchestratorSettings
 from zenml.integrations.kubeflow.orchestrators.kubeflow_orchestrator import (
     ENV_KFP_RUN_ID,
     KubeflowOrchestrator,
@@ -25,6 +27,7 @@ from zenml.orchestrators import SubmissionResult
 from zenml.orchestrators.utils import get_orchestrator_run_name
 
 from pipelines.kubeflow_settings import (
+    KFP_PASSWORD_ENV,
     GenomeKubeflowOrchestratorConfig,
     GenomeKubeflowOrchestratorSettings,
     place_task,
@@ -37,8 +40,47 @@ if TYPE_CHECKING:
 
 logger = get_logger(__name__)
 
-# Environment variables that carry credentials: a compiled YAML written to disk never holds them.
+# Environment variables that carry credentials: a compiled or uploaded YAML never holds them.
 _CREDENTIAL_NAME = re.compile(r"(^|_)(API_KEY|API_TOKEN|TOKEN|PASSWORD|SECRET)(_|$)", re.IGNORECASE)
+# The variable a pod authenticates to the ZenML server with: a service-account API key from a Secret.
+ZENML_API_KEY_VARIABLE = "ZENML_STORE_API_KEY"
+
+
+def pod_environment(environment: dict[str, str], pod_zenml_url: str | None = None) -> dict[str, str]:
+    """A step pod's environment as this client would give it, made fit for a cluster.
+
+    Credentials are dropped (the pods take theirs from Kubernetes Secrets, ``secret_env``), and
+    the ZenML server URL becomes the one the pods reach when that differs from the client's.
+
+    Args:
+        environment: Variables ZenML would set in the pod.
+        pod_zenml_url: The ZenML server as the pods reach it (None: keep the client's URL).
+
+    Returns:
+        The variables to compile into the pod.
+
+    Raises:
+        ValueError: The client's ZenML store is a local database that no pod can reach.
+    """
+    environment = {key: value for key, value in environment.items() if not _CREDENTIAL_NAME.search(key)}
+    store_type, store_url = environment.get("ZENML_STORE_TYPE"), environment.get("ZENML_STORE_URL", "")
+    if store_type != "rest":
+        raise ValueError(
+            f"the ZenML store is {store_url or 'the local default'}, which pods on a cluster cannot reach, and "
+            "the compiled steps load their snapshot from it; log in to the ZenML server the cluster reaches "
+            "(`zenml login https://zenml.example.com`) and compile again (k8s/README.md, step 2)"
+        )
+    if pod_zenml_url:
+        environment["ZENML_STORE_URL"] = pod_zenml_url.rstrip("/")
+    return environment
+
+
+def _server_needs_credentials() -> bool:
+    """Whether the connected ZenML server authenticates its clients (every real deployment does)."""
+    from zenml.config.global_config import GlobalConfiguration
+    from zenml.enums import AuthScheme
+
+    return GlobalConfiguration().zen_store.get_store_info().auth_scheme != AuthScheme.NO_AUTH
 
 
 def kfp_cron(expression: str) -> str:
@@ -143,6 +185,11 @@ class GenomeKubeflowOrchestrator(KubeflowOrchestrator):
         """
         # The check ZenML makes before a run, so a compiled YAML never promises a mode KFP lacks.
         self._validate_execution_mode(snapshot)
+        step_environments = {
+            name: pod_environment(environment, self.config.pod_zenml_url)
+            for name, environment in step_environments.items()
+        }
+        needs_key = _server_needs_credentials()
         run_name = run_name or get_orchestrator_run_name(snapshot.pipeline_configuration.name).replace("_", "-")
         components = {}
         tasks: dict[str, dsl.PipelineTask] = {}
@@ -172,8 +219,15 @@ class GenomeKubeflowOrchestrator(KubeflowOrchestrator):
                 )
                 for key, value in step_environments.get(step_name, {}).items():
                     task.set_env_variable(name=key, value=value)
+                settings = self._step_settings(step)
+                if needs_key and not any(ZENML_API_KEY_VARIABLE in keys for keys in settings.secret_env.values()):
+                    raise ValueError(
+                        f"step {step_name}: its pod would have no credentials for the ZenML server; add "
+                        f"`zenml-api-key: [{ZENML_API_KEY_VARIABLE}]` to the stack's secret_env and create that "
+                        "Secret from a service-account API key (k8s/README.md, step 2)"
+                    )
                 try:
-                    place_task(task, step.config.resource_settings, self._step_settings(step))
+                    place_task(task, step.config.resource_settings, settings)
                 except ValueError as error:
                     raise ValueError(f"step {step_name}: {error}") from None
                 tasks[step_name] = task
@@ -214,6 +268,58 @@ class GenomeKubeflowOrchestrator(KubeflowOrchestrator):
             snapshot, step_environments, Path(self.pipeline_directory) / f"{run_name}.yaml", run_name
         )
         return self._upload_and_run_pipeline(snapshot=snapshot, pipeline_file_path=str(path), run_name=run_name)
+
+    def _credentials(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Client arguments and login settings for the Kubeflow endpoint, from the stack and the environment.
+
+        Returns:
+            ``(client_args, settings updates)`` to merge into the run's settings.
+
+        Raises:
+            ValueError: A credential the stack names is missing from the environment.
+        """
+        config = self.config
+        client_args: dict[str, Any] = {}
+        updates: dict[str, Any] = {}
+        if config.kfp_token_env:
+            token = os.environ.get(config.kfp_token_env)
+            if not token:
+                raise ValueError(f"kfp_token_env: ${config.kfp_token_env} is empty; export the Kubeflow token in it")
+            client_args["existing_token"] = token
+        if config.kfp_ca_cert:
+            client_args["ssl_ca_cert"] = config.kfp_ca_cert
+        if config.kfp_username:
+            password = os.environ.get(KFP_PASSWORD_ENV)
+            if not password:
+                raise ValueError(f"kfp_username {config.kfp_username}: export its Dex password in ${KFP_PASSWORD_ENV}")
+            updates = {"client_username": config.kfp_username, "client_password": password}
+        return client_args, updates
+
+    def preflight(self) -> None:
+        """Fail in seconds, before ZenML creates a run, when the endpoint or its credentials are missing.
+
+        Raises:
+            ValueError: A credential is missing.
+            KubeflowUnreachable: The endpoint does not answer.
+        """
+        client_args, _ = self._credentials()
+        if self.config.kubeflow_hostname:
+            probe_endpoint(self.config.kubeflow_hostname, client_args.get("existing_token"), self.config.kfp_ca_cert)
+
+    def _get_kfp_client(self, settings: KubeflowOrchestratorSettings) -> kfp.Client:
+        """A KFP client authenticated as the stack says (bearer token, Dex login or CA bundle).
+
+        Args:
+            settings: The run's orchestrator settings.
+
+        Returns:
+            The client.
+        """
+        client_args, updates = self._credentials()
+        if self.config.kubeflow_hostname:
+            probe_endpoint(self.config.kubeflow_hostname, client_args.get("existing_token"), self.config.kfp_ca_cert)
+        merged = {**settings.client_args, **client_args}
+        return super()._get_kfp_client(settings.model_copy(update={**updates, "client_args": merged}))
 
     def _upload_and_run_pipeline(
         self, snapshot: PipelineSnapshotResponse, pipeline_file_path: str, run_name: str
@@ -276,11 +382,44 @@ class GenomeKubeflowOrchestrator(KubeflowOrchestrator):
         )
 
 
+class KubeflowUnreachable(ConnectionError):
+    """The Kubeflow Pipelines endpoint did not answer."""
+
+
+def probe_endpoint(hostname: str, token: str | None = None, ca_cert: str | None = None, timeout_s: float = 10) -> None:
+    """Ask Kubeflow Pipelines' health endpoint once, so a wrong or down endpoint fails in seconds.
+
+    kfp.Client retries its own health check for minutes and prints a traceback for each attempt.
+    Any HTTP answer (even 401/403, which login handles) proves the endpoint is there.
+
+    Raises:
+        KubeflowUnreachable: No answer within ``timeout_s`` (names the endpoint and what to check).
+    """
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    url = f"{hostname.rstrip('/')}/apis/v2beta1/healthz"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    context = ssl.create_default_context(cafile=ca_cert) if ca_cert else None
+    try:
+        urllib.request.urlopen(request, timeout=timeout_s, context=context).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise KubeflowUnreachable(
+            f"Kubeflow Pipelines at {hostname} did not answer within {timeout_s:g} s ({reason}); check "
+            "kubeflow_hostname in the stack YAML, your network or VPN, and that the pipelines API is up"
+        ) from None
+
+
 def workload_environments(snapshot: PipelineSnapshotResponse, stack: Stack) -> dict[str, dict[str, str]]:
-    """Environment of each step's pod for a compiled YAML, without any credential.
+    """Environment of each step's pod for a compiled YAML, as ZenML's run path would make it.
 
     ZenML's run path adds a workload API token scoped to one run; a YAML compiled for later use
-    gets none (the pods read credentials from ``secret_env`` instead), so nothing secret is written.
+    gets none, and :meth:`GenomeKubeflowOrchestrator.compile_snapshot` drops any credential that is
+    left (the pods read theirs from ``secret_env``), so nothing secret is written.
 
     Args:
         snapshot: The snapshot being compiled.
@@ -293,7 +432,6 @@ def workload_environments(snapshot: PipelineSnapshotResponse, stack: Stack) -> d
     from zenml.utils.env_utils import get_runtime_environment
 
     base, _credentials = get_config_environment_vars()
-    base = {key: value for key, value in base.items() if not _CREDENTIAL_NAME.search(key)}
     return {
         name: {**base, **get_runtime_environment(config=step.config, stack=stack)}
         for name, step in snapshot.step_configurations.items()

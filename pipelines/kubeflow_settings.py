@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 FLAVOR_NAME = "genomenlp_kubeflow"
 # The key a pipeline YAML puts this flavor's settings under (per step or for the whole pipeline).
 SETTINGS_KEY = f"orchestrator.{FLAVOR_NAME}"
+# The Dex password of `kfp_username`: read when submitting, never stored with the stack.
+KFP_PASSWORD_ENV = "KFP_PASSWORD"
 
 # Pod settings with a KFP platform-config equivalent; any other field is refused, not dropped.
 SUPPORTED_POD_FIELDS = frozenset(
@@ -83,6 +85,24 @@ class GenomeKubeflowOrchestratorConfig(KubeflowOrchestratorConfig, GenomeKubeflo
         description="Pre-built project image every step runs (Dockerfile, pushed to the registry); "
         "None lets ZenML build one with the stack's image builder.",
     )
+    pod_zenml_url: str | None = Field(
+        None,
+        description="ZenML server URL as the step pods reach it (e.g. an in-cluster service); None: the URL "
+        "the submitting client uses.",
+    )
+    # How `submit` authenticates to a protected Kubeflow Pipelines endpoint. Only names and paths are
+    # stored here: the token and the password are read from the submitting shell's environment.
+    kfp_token_env: str | None = Field(
+        None,
+        description="Environment variable holding a bearer token for the Kubeflow Pipelines API (e.g. from "
+        "`kubectl create token`, or an oauth2-proxy/OIDC ID token); sent as `Authorization: Bearer`.",
+    )
+    kfp_username: str | None = Field(
+        None,
+        description="Dex user of a multi-user Kubeflow (its login form); the password comes from the "
+        f"environment variable {KFP_PASSWORD_ENV}.",
+    )
+    kfp_ca_cert: str | None = Field(None, description="CA bundle that signed the Kubeflow endpoint's certificate.")
 
 
 def _placement_problems(pod: KubernetesPodSettings) -> list[str]:

@@ -62,6 +62,13 @@ class KubeflowStackConfig(BaseModel):
         default_factory=lambda: {"s3-credentials": list(AWS_KEY_VARIABLES)},
         description="Kubernetes Secret → keys set as environment variables in every step pod.")
     synchronous: bool = Field(False, description="Wait for each submitted run to finish.")
+    pod_zenml_url: str | None = Field(
+        None, description="ZenML server URL as step pods reach it; None: the URL you are logged in to.")
+    kfp_token_env: str | None = Field(
+        None, description="Environment variable with a bearer token for a protected Kubeflow Pipelines API.")
+    kfp_username: str | None = Field(
+        None, description="Dex user for a multi-user Kubeflow; the password is read from $KFP_PASSWORD.")
+    kfp_ca_cert: str | None = Field(None, description="CA bundle of the Kubeflow endpoint's TLS certificate.")
 
     @field_validator("artifact_path")
     @classmethod
@@ -218,6 +225,10 @@ def register_kubeflow_stack(config: KubeflowStackConfig, client: Client | None =
             "image": config.image,
             "secret_env": config.secret_env,
             "synchronous": config.synchronous,
+            "pod_zenml_url": config.pod_zenml_url,
+            "kfp_token_env": config.kfp_token_env,
+            "kfp_username": config.kfp_username,
+            "kfp_ca_cert": config.kfp_ca_cert,
         }.items()
         if value is not None
     }

@@ -9,6 +9,7 @@ from zenml import step
 
 from components.katib.config import KatibConfig
 from components.katib.launcher import katib_trial_config, run_experiment
+from components.katib.trial_data import export_trial_dataset, trial_data_prefix
 from components.names import Artifacts
 from components.search.local import run_sweep
 from components.search.spec import SweepSpec
@@ -44,8 +45,9 @@ def sweep_hyperparameters(
         epochs: Epochs per trial, when a trial should train shorter than ``training`` says.
         backend: ``local`` (Optuna in this step) or ``katib`` (an Experiment on the cluster, whose trials
             read the dataset from the artifact store).
-        katib: Placement and budgets of the Katib Experiment; its data paths default to this run's
-            stored dataset.
+        katib: Placement and budgets of the Katib Experiment. Unless it says otherwise, trials run the
+            stack's image, reach the stack's S3 endpoint, and read this run's dataset exported under
+            ``<artifact store>/katib-data/<run id>/``.
         katib_host: Kubernetes API server URL instead of the pod's in-cluster credentials.
 
     Returns:
@@ -56,8 +58,8 @@ def sweep_hyperparameters(
         shutil.rmtree(output_dir)
     training = training_config_from_mapping(training.model_dump(), "epochs", {"num_train_epochs": epochs})
     if backend == "katib":
-        config = katib_trial_config(katib or KatibConfig(), _stored_dataset(dataset_dir, katib), model, training,
-                                    trials)
+        katib = _with_stack_defaults(katib or KatibConfig())
+        config = katib_trial_config(katib, _trial_dataset(dataset_dir, katib), model, training, trials)
         result = run_experiment(spec, config, host=katib_host)
         return result.hyperparameters, [{"experiment": result.name, "best_trial": result.best_trial,
                                          spec.metric.key: result.value, **result.trials}]
@@ -69,10 +71,30 @@ def sweep_hyperparameters(
     return result["best_values"], result["trials"]
 
 
-def _stored_dataset(dataset_dir: Path, katib: KatibConfig | None) -> str:
-    """Where trial pods read the dataset: the configured path, else the run's artifact-store copy."""
-    if katib is not None and "train_path" in katib.model_fields_set:
+def _with_stack_defaults(katib: KatibConfig) -> KatibConfig:
+    """Trials run the stack's image and reach its artifact store, unless the config names others."""
+    from zenml.client import Client
+
+    stack = Client().active_stack
+    changes = {}
+    image = getattr(stack.orchestrator.config, "image", None)
+    if image and "image" not in katib.model_fields_set:
+        changes["image"] = image
+    if stack.artifact_store.path.startswith("s3://") and "s3_endpoint_url" not in katib.model_fields_set:
+        # None (AWS itself) must replace the dev cluster's default endpoint too.
+        endpoint = (getattr(stack.artifact_store.config, "client_kwargs", None) or {}).get("endpoint_url")
+        changes["s3_endpoint_url"] = endpoint
+    # model_copy keeps track of which fields the user set, which _trial_dataset relies on.
+    return katib.model_copy(update=changes)
+
+
+def _trial_dataset(dataset_dir: Path, katib: KatibConfig) -> str:
+    """Where trial pods read the dataset: the configured folder, else an export into the artifact store."""
+    if "train_path" in katib.model_fields_set:
         return katib.train_path.rsplit("/", 1)[0]
     from zenml import get_step_context
+    from zenml.client import Client
+    from zenml.io import fileio
 
-    return str(get_step_context().inputs["dataset_dir"].uri)
+    prefix = trial_data_prefix(Client().active_stack.artifact_store.path, str(get_step_context().pipeline_run.id))
+    return export_trial_dataset(dataset_dir, prefix, lambda source, target: fileio.copy(source, target, True))

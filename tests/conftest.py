@@ -217,3 +217,119 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(saved)
+
+
+# The ZenML server: exits with the test process, and after 15 minutes whatever happens.
+ZENML_SERVER_SCRIPT = """
+import os, sys, threading, time
+parent, deadline = os.getppid(), time.monotonic() + 900
+def watch():
+    while os.getppid() == parent and time.monotonic() < deadline:
+        time.sleep(1)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+import uvicorn
+uvicorn.run("zenml.zen_server.zen_server_api:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+# The server's default user, as a person logs in; step pods use a service account's API key instead.
+ZENML_SERVER_USER = ("default", "harness-password")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def zenml_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """ZenML's real server on a loopback port, with password/API-key auth and a throw-away database.
+
+    Yields:
+        Its URL.
+    """
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    pytest.importorskip("uvicorn", reason="needs ZenML's server extra: pip install 'zenml[server]'")
+    home = tmp_path_factory.mktemp("zenml-server")
+    port = free_port()
+    environment = {
+        **os.environ,
+        "ZENML_SERVER": "true",
+        "ZENML_CONFIG_PATH": str(home / "config"),
+        "ZENML_STORE_URL": f"sqlite:///{home}/zenml.db",
+        "ZENML_SERVER_AUTO_ACTIVATE": "true",
+        "ZENML_DEFAULT_USER_NAME": ZENML_SERVER_USER[0],
+        "ZENML_DEFAULT_USER_PASSWORD": ZENML_SERVER_USER[1],
+        "ZENML_SERVER_DEPLOYMENT_TYPE": "other",
+        "ZENML_ANALYTICS_OPT_IN": "false",
+    }
+    # A script file, not `python -c`: the server derives a source root from its main module's file.
+    script = home / "serve.py"
+    script.write_text(ZENML_SERVER_SCRIPT)
+    log = open(home / "server.log", "w")  # closed after the server stops
+    server = subprocess.Popen(
+        [sys.executable, str(script), str(port)], env=environment, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log_text = (home / "server.log").read_text()[-3000:]
+                    raise RuntimeError(f"ZenML server did not start:\n{log_text}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server_client(zenml_server: str, tmp_path_factory: pytest.TempPathFactory):
+    """A ZenML client logged in to the loopback server as its default user (singletons restored after)."""
+    from zenml.client import Client
+    from zenml.config.global_config import GlobalConfiguration
+    from zenml.utils import source_utils
+
+    home = tmp_path_factory.mktemp("zenml-client")
+    environment = {
+        "ZENML_CONFIG_PATH": str(home / "config"),
+        "ZENML_STORE_URL": zenml_server,
+        "ZENML_STORE_TYPE": "rest",
+        "ZENML_STORE_USERNAME": ZENML_SERVER_USER[0],
+        "ZENML_STORE_PASSWORD": ZENML_SERVER_USER[1],
+        "ZENML_ANALYTICS_OPT_IN": "false",
+    }
+    saved = {name: os.environ.get(name) for name in [*environment, "ZENML_REPOSITORY_PATH"]}
+    os.environ.update(environment)
+    os.environ.pop("ZENML_REPOSITORY_PATH", None)
+    original_config, original_client = GlobalConfiguration.get_instance(), Client.get_instance()
+    GlobalConfiguration._reset_instance()
+    Client._reset_instance()
+    source_utils.set_custom_source_root(str(REPO_ROOT))
+    cwd = os.getcwd()
+    os.chdir(home)
+    try:
+        yield Client()
+    finally:
+        os.chdir(cwd)
+        source_utils.set_custom_source_root(None)
+        GlobalConfiguration._reset_instance(original_config)
+        Client._reset_instance(original_client)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

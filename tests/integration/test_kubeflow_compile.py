@@ -1,7 +1,7 @@
 """``genomenlp-pipeline compile``: each pipeline's KFP v2 YAML, with every step placed as its YAML says.
 
-No cluster, Docker or ZenML server: the stack's Kubeflow endpoint is a closed port, so a compile
-that tried to upload would fail.
+No cluster or Docker: the stack's Kubeflow endpoint is a closed port, so a compile that tried to
+upload would fail. The ZenML server is real (on 127.0.0.1): compiled pods load their snapshot from it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ GPU_STEPS = {
 }
 ENTRYPOINT = ["python", "-m", "zenml.entrypoints.entrypoint"]
 # The pipelines that have a cluster configuration, and the file `compile` writes for each.
+SECRET_ENV = {"s3-credentials": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "zenml-api-key": ["ZENML_STORE_API_KEY"]}
 COMPILED = {"dataset": "dataset_pipeline", "training": "training_pipeline", "pretraining": "pretraining_pipeline"}
 
 
@@ -42,15 +43,17 @@ def project_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def kubeflow_stack(clean_zenml_client):
+def kubeflow_stack(server_client):
+    """The kubeflow stack on a real ZenML server: the pods load their snapshot from it."""
     config = KubeflowStackConfig(
         kubeflow_hostname="http://127.0.0.1:9/pipeline",
         image=IMAGE,
         registry="registry.example.com/genomenlp",
         artifact_path="s3://genomenlp/zenml",
         s3_endpoint_url="http://127.0.0.1:9",
+        secret_env=SECRET_ENV,
     )
-    return register_kubeflow_stack(config, clean_zenml_client)
+    return register_kubeflow_stack(config, server_client)
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +260,38 @@ def test_cron_expressions_get_kubeflows_seconds_field(given, expected):
 def test_a_cron_expression_of_the_wrong_length_is_refused():
     with pytest.raises(ValueError, match="5 fields"):
         kfp_cron("0 2 * *")
+
+
+def test_pods_authenticate_with_the_api_key_secret_and_reach_the_server(compiled, zenml_server):
+    for name, spec in compiled.items():
+        for step, (container, platform) in _tasks(spec).items():
+            env = {item["name"]: item["value"] for item in container["env"]}
+            assert env["ZENML_STORE_TYPE"] == "rest" and env["ZENML_STORE_URL"] == zenml_server, (name, step)
+            assert not [key for key in env if "TOKEN" in key or "API_KEY" in key or "PASSWORD" in key]
+            secrets = {entry["secretName"]: entry["keyToEnv"] for entry in platform["secretAsEnv"]}
+            assert secrets["zenml-api-key"] == [{"secretKey": "ZENML_STORE_API_KEY", "envVar": "ZENML_STORE_API_KEY"}]
+
+
+def test_a_stack_without_the_api_key_secret_is_refused(server_client, project_root, tmp_path, capsys):
+    register_kubeflow_stack(KubeflowStackConfig(
+        name="keyless", kubeflow_hostname="http://127.0.0.1:9/pipeline", image=IMAGE,
+        registry="registry.example.com/genomenlp", artifact_path="s3://genomenlp/zenml",
+    ), server_client)
+    assert cli.main(["compile", "dataset", "--stack", "keyless", "--output", str(tmp_path)]) == 2
+    assert "no credentials for the ZenML server; add `zenml-api-key: [ZENML_STORE_API_KEY]`" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_pods_server_url_can_differ_from_the_clients(server_client, project_root, tmp_path):
+    register_kubeflow_stack(KubeflowStackConfig(
+        name="in-cluster", kubeflow_hostname="http://127.0.0.1:9/pipeline", image=IMAGE,
+        registry="registry.example.com/genomenlp", artifact_path="s3://genomenlp/zenml", secret_env=SECRET_ENV,
+        pod_zenml_url="http://zenml.zenml.svc.cluster.local:8080/",
+    ), server_client)
+    assert cli.main(["compile", "dataset", "--stack", "in-cluster", "--output", str(tmp_path)]) == 0
+    component = components.load_component_from_file(str(tmp_path / "dataset_pipeline.yaml"))
+    spec = {"pipeline": json_format.MessageToDict(component.pipeline_spec),
+            "platform": json_format.MessageToDict(component.platform_spec)}
+    for container, _ in _tasks(spec).values():
+        env = {item["name"]: item["value"] for item in container["env"]}
+        assert env["ZENML_STORE_URL"] == "http://zenml.zenml.svc.cluster.local:8080"

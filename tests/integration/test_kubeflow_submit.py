@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import threading
+import re
 import time
-import urllib.request
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,33 +22,12 @@ from kfp_server_api.exceptions import ApiException
 from pipelines import cli
 from pipelines.stacks import KubeflowStackConfig, register_kubeflow_stack
 
-pytest.importorskip("uvicorn", reason="needs ZenML's server extra: pip install 'zenml[server]'")
 # kfp.Client warns that it needs Kubeflow Pipelines 2.x on every construction.
 pytestmark = pytest.mark.filterwarnings("ignore:This client only works:FutureWarning")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = REPO_ROOT / "pipelines" / "configs"
 BUCKET = "genomenlp"
-# The ZenML server: exits with the test process, and after 10 minutes whatever happens.
-SERVER = """
-import os, sys, threading, time
-parent, deadline = os.getppid(), time.monotonic() + 600
-def watch():
-    while os.getppid() == parent and time.monotonic() < deadline:
-        time.sleep(1)
-    os._exit(0)
-threading.Thread(target=watch, daemon=True).start()
-import uvicorn
-uvicorn.run("zenml.zen_server.zen_server_api:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # Multi-user Kubeflow serves the Pipelines API under this path of its hostname.
 PREFIX = "/pipeline"
 
@@ -61,6 +37,7 @@ class KubeflowStub:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict | None]] = []
+        self.authorizations: list[str | None] = []
         self.fail_runs = False
         stub = self
 
@@ -77,6 +54,7 @@ class KubeflowStub:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                stub.authorizations.append(self.headers.get("Authorization"))
                 stub.requests.append(("GET", self.path.removeprefix(PREFIX), None))
                 if self.path.startswith(f"{PREFIX}/apis/v2beta1/healthz"):
                     return self._reply({"multi_user": False})
@@ -86,6 +64,7 @@ class KubeflowStub:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 path = self.path.split("?")[0].removeprefix(PREFIX)
+                stub.authorizations.append(self.headers.get("Authorization"))
                 stub.requests.append(("POST", path, body))
                 if path == "/apis/v2beta1/experiments":
                     return self._reply({"experiment_id": "experiment-1", **body})
@@ -111,84 +90,6 @@ class KubeflowStub:
 
 
 @pytest.fixture(scope="module")
-def zenml_server(tmp_path_factory) -> str:
-    """ZenML's server on a loopback port with its own throw-away database; yields its URL."""
-    home = tmp_path_factory.mktemp("zenml-server")
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "ZENML_SERVER": "true",
-        "ZENML_CONFIG_PATH": str(home / "config"),
-        "ZENML_STORE_URL": f"sqlite:///{home}/zenml.db",
-        "ZENML_SERVER_AUTH_SCHEME": "NO_AUTH",
-        "ZENML_SERVER_AUTO_ACTIVATE": "true",
-        "ZENML_SERVER_DEPLOYMENT_TYPE": "other",
-        "ZENML_ANALYTICS_OPT_IN": "false",
-    }
-    # A script file, not `python -c`: the server derives a source root from its main module's file.
-    script = home / "serve.py"
-    script.write_text(SERVER)
-    log = open(home / "server.log", "w")  # closed after the server stops
-    server = subprocess.Popen(
-        [sys.executable, str(script), str(port)], env=environment, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log_text = (home / "server.log").read_text()[-3000:]
-                    raise RuntimeError(f"ZenML server did not start:\n{log_text}") from None
-                time.sleep(0.3)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def server_client(zenml_server, tmp_path_factory):
-    """A ZenML client of the loopback server (fresh singletons, restored afterwards)."""
-    from zenml.client import Client
-    from zenml.config.global_config import GlobalConfiguration
-    from zenml.utils import source_utils
-
-    home = tmp_path_factory.mktemp("zenml-client")
-    environment = {
-        "ZENML_CONFIG_PATH": str(home / "config"),
-        "ZENML_STORE_URL": zenml_server,
-        "ZENML_STORE_TYPE": "rest",
-        "ZENML_ANALYTICS_OPT_IN": "false",
-    }
-    saved = {name: os.environ.get(name) for name in [*environment, "ZENML_REPOSITORY_PATH"]}
-    os.environ.update(environment)
-    os.environ.pop("ZENML_REPOSITORY_PATH", None)
-    original_config, original_client = GlobalConfiguration.get_instance(), Client.get_instance()
-    GlobalConfiguration._reset_instance()
-    Client._reset_instance()
-    source_utils.set_custom_source_root(str(REPO_ROOT))
-    cwd = os.getcwd()
-    os.chdir(home)
-    try:
-        yield Client()
-    finally:
-        os.chdir(cwd)
-        source_utils.set_custom_source_root(None)
-        GlobalConfiguration._reset_instance(original_config)
-        Client._reset_instance(original_client)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@pytest.fixture(scope="module")
 def kubeflow(server_client, restartable_s3, tmp_path_factory):
     """The kubeflow stack on the loopback servers, and the Kubeflow stub that records requests."""
     restartable_s3.client().create_bucket(Bucket=BUCKET)
@@ -199,8 +100,15 @@ def kubeflow(server_client, restartable_s3, tmp_path_factory):
         registry="registry.example.com/genomenlp",
         artifact_path=f"s3://{BUCKET}/zenml",
         s3_endpoint_url=restartable_s3.endpoint,
+        secret_env={"s3-credentials": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+                    "zenml-api-key": ["ZENML_STORE_API_KEY"]},
     )
     register_kubeflow_stack(config, server_client)
+    register_kubeflow_stack(config.model_copy(update={"name": "protected", "kfp_token_env": "KFP_TEST_TOKEN"}),
+                            server_client)
+    # A port nothing listens on: a Kubeflow endpoint that is down.
+    register_kubeflow_stack(config.model_copy(update={"name": "down", "kubeflow_hostname": "http://127.0.0.1:9"}),
+                            server_client)
     with pytest.MonkeyPatch.context() as patch:
         # The command's `zenml init` goes here, not into the checkout.
         patch.setattr(cli, "PROJECT_ROOT", tmp_path_factory.mktemp("project"))
@@ -266,3 +174,86 @@ def test_a_rejected_run_fails_the_submission_and_the_zenml_run(kubeflow, server_
 
     (zenml_run,) = server_client.list_pipeline_runs(sort_by="desc:created", size=1)
     assert zenml_run.status.value == "failed"
+
+
+_JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+
+
+def _secret_values(server_client) -> list[str]:
+    """Every credential the submitting client holds: its API token, and the S3 keys."""
+    from zenml.login.credentials_store import get_credentials_store
+
+    url = server_client.zen_store.url
+    token = get_credentials_store().get_token(url, allow_expired=True)
+    return [token.access_token, os.environ["AWS_SECRET_ACCESS_KEY"]] if token else [os.environ["AWS_SECRET_ACCESS_KEY"]]
+
+
+def _pipeline_files(server_client) -> list[Path]:
+    """The YAML files submit wrote locally: the orchestrator's pipeline directory (under the ZenML config)."""
+    from zenml.config.global_config import GlobalConfiguration
+
+    return list(Path(GlobalConfiguration().local_stores_path).rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", ["dataset_pipeline_kubeflow.yaml", "training_pipeline_kubeflow_nightly.yaml"])
+def test_no_token_or_secret_is_uploaded_or_written(kubeflow, server_client, config):
+    kubeflow.requests.clear()
+    name = "training" if "training" in config else "dataset"
+    for schedule in server_client.list_schedules(name="training-nightly"):
+        server_client.delete_schedule(schedule.id)
+
+    assert cli.main(["submit", name, "--config", str(CONFIGS / config), "--stack", "kubeflow"]) == 0
+
+    uploaded = json.dumps([body for _, _, body in kubeflow.requests if body])
+    written = "".join(path.read_text() for path in _pipeline_files(server_client))
+    for text in (uploaded, written):
+        assert "ZENML_STORE_API_TOKEN" not in text
+        assert not _JWT.search(text)
+        for value in _secret_values(server_client):
+            assert value not in text
+    assert "ZENML_STORE_API_KEY" in uploaded  # as a Secret reference, never a value
+
+
+def test_a_protected_endpoint_gets_the_bearer_token(kubeflow, monkeypatch):
+    kubeflow.requests.clear()
+    kubeflow.authorizations.clear()
+    monkeypatch.setenv("KFP_TEST_TOKEN", "kfp-token-123")
+
+    assert cli.main(["submit", "dataset", "--stack", "protected"]) == 0
+
+    assert kubeflow.authorizations and set(kubeflow.authorizations) == {"Bearer kfp-token-123"}
+
+
+def test_a_missing_token_is_one_line_before_any_run(kubeflow, server_client, monkeypatch, capsys):
+    monkeypatch.delenv("KFP_TEST_TOKEN", raising=False)
+    before = server_client.list_pipeline_runs(size=1).total
+
+    assert cli.main(["submit", "dataset", "--stack", "protected"]) == 2
+
+    assert "$KFP_TEST_TOKEN is empty" in capsys.readouterr().err
+    assert server_client.list_pipeline_runs(size=1).total == before
+
+
+def test_an_unreachable_endpoint_fails_in_seconds_with_one_line(kubeflow, server_client, capsys):
+    before = server_client.list_pipeline_runs(size=1).total
+    started = time.monotonic()
+
+    assert cli.main(["submit", "dataset", "--stack", "down"]) == 2
+
+    error = capsys.readouterr().err.strip()
+    assert time.monotonic() - started < 30
+    assert "Kubeflow Pipelines at http://127.0.0.1:9 did not answer" in error
+    assert "Traceback" not in error and len(error.splitlines()) == 1
+    assert server_client.list_pipeline_runs(size=1).total == before
+
+
+def test_a_schedule_submitted_twice_is_one_line(kubeflow, server_client, capsys):
+    nightly = str(CONFIGS / "training_pipeline_kubeflow_nightly.yaml")
+    if not server_client.list_schedules(name="training-nightly").total:
+        assert cli.main(["submit", "training", "--config", nightly, "--stack", "kubeflow"]) == 0
+    capsys.readouterr()
+
+    assert cli.main(["submit", "training", "--config", nightly, "--stack", "kubeflow"]) == 2
+
+    error = capsys.readouterr().err.strip()
+    assert "zenml pipeline schedule delete" in error and len(error.splitlines()) == 1
