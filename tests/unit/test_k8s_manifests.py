@@ -17,6 +17,10 @@ KNOWN = {
     "Deployment": "apps/v1", "Job": "batch/v1", "Experiment": "kubeflow.org/v1beta1",
     "Kustomization": "kustomize.config.k8s.io/v1beta1",
 }
+# What KFP v2's driver and launcher read with the task pod's service account
+# (kubeflow/pipelines backend/src/v2/config/env.go: configMapName, minioArtifactSecretName).
+KFP_LAUNCHER_CONFIG = "kfp-launcher"
+KFP_ARTIFACT_SECRET = "mlpipeline-minio-artifact"
 
 
 def kustomizations() -> list[Path]:
@@ -128,8 +132,17 @@ def test_rbac_is_least_privilege():
     (role,) = by_kind("Role")
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
-        assert "secrets" not in rule["resources"]
         assert not {"update", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+        # Core objects (Secrets, ConfigMaps) only by name: never list or watch a namespace's Secrets.
+        if rule["apiGroups"] == [""]:
+            assert rule.get("resourceNames") and set(rule["verbs"]) == {"get"}, rule
+    # The KFP v2 launcher of every task reads the pipeline root's credentials, and only that Secret.
+    secrets = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+    assert secrets == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [KFP_ARTIFACT_SECRET],
+                        "verbs": ["get"]}]
+    configmaps = [rule for rule in role["rules"] if "configmaps" in rule["resources"]]
+    assert configmaps == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [KFP_LAUNCHER_CONFIG],
+                           "verbs": ["get"]}]
     experiments = next(r for r in role["rules"] if "experiments" in r["resources"])
     # Exactly what the launcher calls: create, poll, delete.
     assert set(experiments["verbs"]) == {"create", "get", "delete"}
