@@ -158,7 +158,7 @@ def _trial_job(spec: SweepSpec, config: KatibConfig) -> k8s.V1Job:
         command=trial_command(spec, config), env=env, env_from=env_from,
         resources=k8s.V1ResourceRequirements(requests={"cpu": config.cpu, "memory": config.memory}, limits=limits),
         # The restricted Pod Security profile's container fields; Katib copies them to its metrics-collector
-        # sidecar when KatibConfig's injectSecurityContext is on (k8s/README.md).
+        # sidecar when its katib-config sets init.controller.injectSecurityContext (k8s/README.md).
         security_context=k8s.V1SecurityContext(
             run_as_non_root=True, run_as_user=IMAGE_UID, run_as_group=IMAGE_UID, allow_privilege_escalation=False,
             capabilities=k8s.V1Capabilities(drop=["ALL"])),

@@ -188,3 +188,11 @@ def test_object_store_service_matches_the_trials_endpoint():
     assert KatibConfig().s3_endpoint_url == f"http://object-store.genomenlp.svc.cluster.local:{port}"
     (deployment,) = by_kind("Deployment")
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_pods_that_must_finish_get_no_istio_sidecar():
+    # A profile namespace injects Istio sidecars, which never exit: a Job (or a Katib trial's Job) would never end.
+    (experiment,) = by_kind("Experiment")
+    jobs = by_kind("Job") + [experiment["spec"]["trialTemplate"]["trialSpec"]]
+    for job in jobs:
+        assert job["spec"]["template"]["metadata"]["annotations"]["sidecar.istio.io/inject"] == "false"
