@@ -89,8 +89,11 @@ def model_problems(value, type_name: str, path: str = "") -> list[str]:
             return [f"{path}: expected a mapping of {match[1]}"]
         return [p for key, item in value.items() for p in model_problems(item, match[1], f"{path}.{key}")]
     if type_name in _PRIMITIVES:
+        # bool is an int subclass in Python, but JSON's true is no number.
         wrong = isinstance(value, bool) and type_name in ("int", "float")
-        return [f"{path}: {value!r} is not {type_name}"] if wrong or not isinstance(value, _PRIMITIVES[type_name]) else []
+        if wrong or not isinstance(value, _PRIMITIVES[type_name]):
+            return [f"{path}: {value!r} is not {type_name}"]
+        return []
     # Katib's models module re-exports the Kubernetes client's (V1ObjectMeta, V1Container, ...).
     model = getattr(katib_models, type_name)
     if not isinstance(value, dict):
