@@ -1,5 +1,6 @@
 """The Dockerfile without a Docker engine: variants, non-root user, and the Makefile's install steps."""
 
+import fnmatch
 import json
 import os
 import re
@@ -148,3 +149,14 @@ def test_hadolint_passes_with_only_justified_inline_ignores(tmp_path):
     unignored = hadolint("--disable-ignore-pragma", config=tmp_path / "hadolint.yaml")
     assert {(f["line"], f["code"]) for f in unignored} == {(line, code) for line, codes in pragmas.items()
                                                              for code in codes}
+
+
+def test_a_non_editable_install_ships_every_config():
+    # The image installs the project without -e, so only package data reaches site-packages.
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    package = ROOT / "pipelines"
+    configs = sorted(str(path.relative_to(package)) for path in (package / "configs").rglob("*.yaml"))
+    assert "configs/stacks/kubeflow.yaml" in configs
+    unshipped = [c for c in configs if not any(fnmatch.fnmatchcase(c, p) and p.count("/") == c.count("/")
+                                               for p in package_data["pipelines"])]
+    assert not unshipped, f"not in [tool.setuptools.package-data] pipelines: {unshipped}"
