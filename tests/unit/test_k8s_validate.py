@@ -264,3 +264,24 @@ def test_katib_build_points_the_trials_at_the_registry(built):
     assert experiment["metadata"]["namespace"] == KatibConfig().namespace
     container = experiment["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.example.com/genomenlp:cuda-1"
+
+
+CLUSTER_TRAINING_CONFIGS = sorted((ROOT / "pipelines" / "configs").glob("training_pipeline_kubeflow*.yaml"))
+
+
+@pytest.mark.parametrize("path", CLUSTER_TRAINING_CONFIGS, ids=lambda p: p.name)
+def test_the_experiment_each_cluster_training_run_submits_is_valid(path):
+    # What the sweep step of that run builds: the run's sweep, its katib: block, the model and training
+    # settings as fixed trial flags, and the dataset folder in the bucket.
+    from components.katib.launcher import katib_trial_config
+    from components.training.config import ModelConfig, TrainConfig
+
+    config = yaml.safe_load(path.read_text())
+    parameters = config["parameters"]
+    step = config["steps"]["sweep_hyperparameters"].get("parameters", {})
+    assert step.get("backend") == "katib"
+    katib = katib_trial_config(KatibConfig(**step.get("katib", {})), "s3://genomenlp/zenml/dataset",
+                               ModelConfig(**parameters["model"]), TrainConfig(**parameters["training"]),
+                               parameters["trials"])
+    document = experiment_to_dict(build_experiment(SweepSpec(**parameters["sweep"]), katib))
+    assert experiment_problems(document) == []
