@@ -4,11 +4,16 @@
 #   docker build --build-arg VARIANT=cuda -t genomenlp:cuda .   # torch's default PyPI build (CUDA)
 # The CUDA build brings its CUDA libraries with it; a GPU node needs only the NVIDIA driver.
 # Nothing is downloaded at run time (the Hugging Face libraries are kept offline).
-FROM python:3.11-slim
+# For a reproducible build, pin the base image by digest (k8s/README.md, "Images by digest"):
+#   docker build --build-arg BASE_IMAGE=python:3.11-slim@sha256:<digest> ...
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ARG VARIANT=cpu
 ARG TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
 
+# DL3064 reads TOKENIZERS_PARALLELISM as a token; it is the tokenizers library's thread switch, not a secret.
+# hadolint ignore=DL3064
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \
@@ -19,20 +24,26 @@ ENV PIP_NO_CACHE_DIR=1 \
     TOKENIZERS_PARALLELISM=false
 
 WORKDIR /app
+# Debian replaces a package's version in place with each security update, so a pinned git would break the
+# build within weeks; the base image (pin it by digest) fixes the Debian release instead.
+# hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml constraints.txt README.md ./
 COPY components ./components
 COPY steps ./steps
 COPY pipelines ./pipelines
 # The same steps as the Makefile's install (torch first from its exact pin, then the project under
-# constraints.txt); only where torch comes from differs between the variants.
+# constraints.txt); only where torch comes from differs between the variants. The index options are the
+# shell's positional parameters, so an index URL is never split or globbed.
+# DL3013 reads the index options ("$@") as an unpinned package; torch is pinned and the rest by constraints.txt.
+# hadolint ignore=DL3013
 RUN case "$VARIANT" in \
-        cpu) torch_index="--index-url $TORCH_CPU_INDEX" ;; \
-        cuda) torch_index="" ;; \
+        cpu) set -- --index-url "$TORCH_CPU_INDEX" ;; \
+        cuda) set -- ;; \
         *) echo "VARIANT must be cpu or cuda, not '$VARIANT'" >&2; exit 1 ;; \
     esac \
     && pip install --upgrade "pip>=24" \
-    && pip install $torch_index torch==2.13.0 \
+    && pip install "$@" torch==2.13.0 \
     && pip install -c constraints.txt .
 COPY data ./data
 

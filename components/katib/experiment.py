@@ -157,13 +157,20 @@ def _trial_job(spec: SweepSpec, config: KatibConfig) -> k8s.V1Job:
         name=PRIMARY_CONTAINER, image=config.image, image_pull_policy=config.image_pull_policy,
         command=trial_command(spec, config), env=env, env_from=env_from,
         resources=k8s.V1ResourceRequirements(requests={"cpu": config.cpu, "memory": config.memory}, limits=limits),
-        # Only our container: Katib injects a metrics-collector sidecar that must keep its own user.
+        # The restricted Pod Security profile's container fields; Katib copies them to its metrics-collector
+        # sidecar when its katib-config sets init.controller.injectSecurityContext (k8s/README.md).
         security_context=k8s.V1SecurityContext(
             run_as_non_root=True, run_as_user=IMAGE_UID, run_as_group=IMAGE_UID, allow_privilege_escalation=False,
             capabilities=k8s.V1Capabilities(drop=["ALL"])),
     )
     pod = k8s.V1PodSpec(
         containers=[container], restart_policy="Never", service_account_name=config.service_account,
+        # Pod-wide, so Katib's injected sidecar runs under them too: its image has no user of its own (it
+        # would run as root and fail runAsNonRoot), and sharing our uid lets it watch and, for early
+        # stopping, signal the training process in the shared process namespace Katib sets up.
+        security_context=k8s.V1PodSecurityContext(
+            run_as_non_root=True, run_as_user=IMAGE_UID, run_as_group=IMAGE_UID,
+            seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault")),
         # Trials read data and write results through S3 credentials, never the Kubernetes API.
         automount_service_account_token=False,
         node_selector=dict(config.node_selector) or None,

@@ -11,6 +11,7 @@ from components.errors import InputError
 from components.katib.cli_support import katib_sweep, write_experiment_yaml
 from components.katib.config import KatibConfig, Toleration, load_katib_config
 from components.katib.experiment import (
+    IMAGE_UID,
     METRICS_FORMAT,
     build_experiment,
     experiment_to_dict,
@@ -171,6 +172,18 @@ def test_gpu_placement_and_requests():
     assert spec["serviceAccountName"] == "genomenlp-trial" and spec["automountServiceAccountToken"] is False
     assert spec["restartPolicy"] == "Never"
     assert container(document)["securityContext"]["runAsNonRoot"] is True
+
+
+def test_trial_pod_meets_the_restricted_pod_security_profile():
+    document = as_dict(sweep())
+    # Pod-wide, so Katib's injected metrics collector (an image without a user) runs as the image's user too.
+    assert pod(document)["securityContext"] == {"runAsNonRoot": True, "runAsUser": IMAGE_UID, "runAsGroup": IMAGE_UID,
+                                                "seccompProfile": {"type": "RuntimeDefault"}}
+    assert container(document)["securityContext"] == {
+        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsGroup": IMAGE_UID,
+        "runAsNonRoot": True, "runAsUser": IMAGE_UID}
+    assert "privileged" not in container(document)["securityContext"]
+    assert not pod(document).get("hostNetwork") and not pod(document).get("hostPID")
 
 
 def test_default_placement_is_the_gpu_pool():
