@@ -19,7 +19,7 @@ This flavor subclasses it, fixes those, and adds what a cluster run of this proj
   client never builds one;
 * ``secret_env``: Kubernetes Secrets whose keys become each step's environment, so S3 and ZenML
   credentials live in the cluster and never in a compiled YAML;
-* ``service_account``: the Kubernetes identity of the run's pods (``k8s/rbac.yaml``).
+* ``service_account``: the Kubernetes identity of the run's pods (``k8s/kfp-task/rbac.yaml``).
 
 Placement comes from each step's settings in the pipeline's YAML: ``resources`` (``cpu_count``
 and ``memory`` become requests, ``gpu_count`` a limit of ``gpu_resource``) and

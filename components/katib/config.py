@@ -19,7 +19,7 @@ from components.storage import read_text
 from components.training.config import ModelConfig, TrainConfig
 from components.training.data import FORMATS
 
-# Label and taint of the GPU node pool (k8s/gpu-node-pool.yaml documents the same values).
+# Label and taint of the GPU node pool (k8s/base/gpu-node-pool.yaml documents the same values).
 GPU_POOL_LABEL = {"genomenlp.io/node-pool": "gpu"}
 GPU_RESOURCE = "nvidia.com/gpu"
 
