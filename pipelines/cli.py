@@ -21,8 +21,21 @@ from components.names import Artifacts
 from pipelines import cluster
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-# The folder that holds components/, steps/ and pipelines/: ZenML's source root.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_root() -> Path:
+    """The checkout this package runs from, or, installed from a wheel, the working folder.
+
+    Installed without ``-e`` (the image's ``pip install .``), the folder above ``pipelines/`` is
+    site-packages; the working folder (the image's ``/app``, where ``data/`` and relative outputs
+    live) is then where ``.zen`` belongs.
+    """
+    package_parent = Path(__file__).resolve().parent.parent
+    return package_parent if (package_parent / "pyproject.toml").is_file() else Path.cwd()
+
+
+# Where `zenml init` records the repository (ZenML's source root for a checkout).
+PROJECT_ROOT = project_root()
 
 
 @dataclass(frozen=True)

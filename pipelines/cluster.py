@@ -25,8 +25,8 @@ from pathlib import Path
 from components.cli.common import HelpFormatter
 from components.errors import InputError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STACK_CONFIG = PROJECT_ROOT / "pipelines" / "configs" / "stacks" / "kubeflow.yaml"
+# Shipped with the package (package data), so an installed image has it too.
+DEFAULT_STACK_CONFIG = Path(__file__).resolve().parent / "configs" / "stacks" / "kubeflow.yaml"
 DEFAULT_OUTPUT = Path("build") / "kubeflow"
 CLUSTER_COMMANDS = ("compile", "submit", "stack")
 
@@ -87,7 +87,7 @@ def add_commands(subparsers, commands: Mapping) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     kubeflow = actions.add_parser("register-kubeflow", help="register or update the kubeflow stack from a YAML")
     kubeflow.add_argument("--config", type=Path, default=DEFAULT_STACK_CONFIG,
-                          help=f"stack YAML (default: {DEFAULT_STACK_CONFIG.relative_to(PROJECT_ROOT)})")
+                          help=f"stack YAML (default: {DEFAULT_STACK_CONFIG})")
     kubeflow.add_argument("--activate", action="store_true", help="make it the active stack")
     local = actions.add_parser("register-local", help="register `local`: the embedded default stack's components")
     local.add_argument("--activate", action="store_true", help="make it the active stack")
