@@ -179,11 +179,10 @@ def submit_pipeline(pipeline, config: Path):
     Returns:
         The ZenML run, or None for a scheduled (recurring) submission.
     """
-    from pipelines.run_config import check_run_config
-
     from zenml.exceptions import EntityExistsError
 
-    from pipelines.kubeflow_orchestrator import KubeflowUnreachable
+    from pipelines.kubeflow_environment import KubeflowUnreachable
+    from pipelines.run_config import check_run_config
 
     check_run_config(pipeline, config)
     stack = _kubeflow_stack()

@@ -26,9 +26,11 @@ and ``memory`` become requests, ``gpu_count`` a limit of ``gpu_resource``) and
 ``orchestrator.genomenlp_kubeflow.pod_settings`` (node selectors, tolerations, CPU/memory limits,
 labels, annotations, image pull secrets).
 
-The flavor lives in three modules: :mod:`pipelines.kubeflow_settings` (settings and placement),
-:mod:`pipelines.kubeflow_orchestrator` (the orchestrator, compile and upload) and this one, which
-registers the flavor and keeps every name importable from here.
+The flavor lives in five modules: :mod:`pipelines.kubeflow_settings` (settings and placement),
+:mod:`pipelines.kubeflow_orchestrator` (the orchestrator, compile and upload),
+:mod:`pipelines.kubeflow_environment` (the pods' environment, the endpoint check, cron),
+:mod:`pipelines.kubeflow_outputs` (a task's results as KFP output artifacts for the dashboard) and
+this one, which registers the flavor and keeps every name importable from here.
 """
 
 from __future__ import annotations
@@ -37,11 +39,8 @@ from zenml.integrations.kubeflow.flavors.kubeflow_orchestrator_flavor import Kub
 
 # The flavor's parts live in their own modules; their names stay importable from here, where the CLI,
 # stacks, run-config checks and tests take them.
-from pipelines.kubeflow_orchestrator import (  # noqa: F401
-    GenomeKubeflowOrchestrator,
-    kfp_cron,
-    workload_environments,
-)
+from pipelines.kubeflow_environment import kfp_cron, workload_environments  # noqa: F401
+from pipelines.kubeflow_orchestrator import GenomeKubeflowOrchestrator  # noqa: F401
 from pipelines.kubeflow_settings import (  # noqa: F401
     FLAVOR_NAME,
     SETTINGS_KEY,

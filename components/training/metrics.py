@@ -53,3 +53,24 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, prefix
     result = {f"{prefix}{name}": float(value) for name, value in figures.items()}
     result[f"{prefix}confusion_matrix"] = metrics.confusion_matrix(labels, predicted, labels=everything).tolist()
     return result
+
+
+def roc_points(labels: np.ndarray, probabilities: np.ndarray, positive: int = 0, limit: int = 200) -> list[dict]:
+    """The ROC curve of class ``positive`` against the rest, as at most ``limit`` points.
+
+    The first class is the positive one by default: the class of interest is the first class
+    file a user gives (``promoter`` in the tutorial).
+
+    Returns:
+        ``{"threshold", "fpr", "tpr"}`` rows in order of decreasing threshold (empty with one class).
+    """
+    from sklearn.metrics import roc_curve
+
+    truth = np.asarray(labels) == positive
+    if truth.all() or not truth.any():
+        return []
+    false_positive, true_positive, thresholds = roc_curve(truth, np.asarray(probabilities)[:, positive])
+    keep = np.unique(np.linspace(0, len(thresholds) - 1, min(limit, len(thresholds))).round().astype(int))
+    # roc_curve's first threshold is +inf (nothing predicted positive); JSON has no infinity.
+    return [{"threshold": float(min(thresholds[i], 1.0)), "fpr": float(false_positive[i]),
+             "tpr": float(true_positive[i])} for i in keep]

@@ -23,6 +23,7 @@ from components.training.baselines import fit_baselines
 from components.training.config import ModelConfig, TrainConfig
 from components.training.data import dataset_manifest, load_split, resolve_split_path
 from components.training.loop import BEST_WEIGHTS, evaluate, fit
+from components.training.metrics import roc_points
 from components.training.model import build_classifier
 from components.training.optim import choose_device
 from components.training.plots import plot_confusion_matrix, plot_history, plot_roc_pr
@@ -231,6 +232,8 @@ def train_classifier(
         "label_names": names,
         "baselines": baselines,
         "beats_kmer_baseline": beats_baseline(test_metrics, baselines) if baselines else None,
+        "test_roc_curve": roc_points(splits["test"].labels, probabilities),
+        "roc_positive_label": names[0],
     }
     if baselines:
         write_report(out / REPORT_FILE, f"genomicBERT: {' vs '.join(names)}", test_metrics, baselines, figures, {

@@ -9,8 +9,11 @@ What it reproduces:
   ``HOME`` as a container has them. In a private mount namespace, a fresh copy of the image's
   ``WORKDIR`` contents is mounted at ``/app`` and ``/tmp`` is an empty tmpfs, so no pod sees
   another's files (this needs root and ``unshare``, as CI has).
-  Runtime placeholders (``{{$.pipeline_job_name}}``) are substituted as the launcher does; any
-  other placeholder fails the run rather than being guessed.
+  Runtime placeholders (``{{$.pipeline_job_name}}``, and ``{{$}}``, the executor input, with one
+  artifact per declared output under KFP's default ``minio://`` pipeline root) are substituted as
+  the driver does; any other placeholder fails the run rather than being guessed. After the task,
+  what the launcher would upload and record is collected: each output's file at its local path
+  (``/minio/…``) and its metadata from the executor output file (``/tmp/kfp_outputs``).
 * **A Katib trial**: for each of a few parameter assignments, the Experiment's ``trialSpec`` has its
   ``${trialParameters.NAME}`` references replaced by the assignment (Katib's substitution of the
   trial template), and the primary container's command runs as a pod (its ``env``, its
@@ -46,6 +49,11 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The Dockerfile's WORKDIR: the pods' working folder, where relative paths such as data/... resolve.
 IMAGE_WORKDIR = "/app"
+# KFP's default pipeline root is minio://mlpipeline/v2/artifacts; the launcher maps it to /minio/… in the
+# pod and hands the executor output file under /tmp/kfp_outputs.
+PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts"
+LAUNCHER_ARTIFACTS = "/minio"
+LAUNCHER_OUTPUTS = "/tmp/kfp_outputs"
 _PLACEHOLDER = re.compile(r"\{\{\$\.[^}]*\}\}")
 _EXPERIMENTS = re.compile(r"^/apis/kubeflow\.org/v1beta1/namespaces/(?P<ns>[^/]+)/experiments(?:/(?P<name>[^/?]+))?")
 
@@ -72,21 +80,30 @@ class PodRunner:
         self.root = Path(tempfile.mkdtemp(prefix="genomenlp-pods-", dir="/var/tmp"))
         self.runs: list[dict] = []
 
+    def pod_folder(self, name: str) -> Path:
+        """The host folder of the next pod (its /app, home and the launcher's local artifact folders)."""
+        return self.root / f"{len(self.runs):02d}-{re.sub(r'[^A-Za-z0-9_.-]', '-', name)}"
+
     def run(self, name: str, command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess:
         """Run ``command`` in a fresh pod folder with exactly the image's and the given environment."""
-        pod = self.root / f"{len(self.runs):02d}-{re.sub(r'[^A-Za-z0-9_.-]', '-', name)}"
+        pod = self.pod_folder(name)
         shutil.copytree(self.workdir_contents, pod / "app")
-        (pod / "home").mkdir()
+        for folder in ("home", "minio", "kfp_outputs"):
+            (pod / folder).mkdir()
         env = {**image_environment(), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
                "HOME": str(pod / "home"), **environment}
-        # Each container has its own filesystem: a private /tmp, and the image's WORKDIR at /app, which
-        # ZenML's entrypoint changes into whatever the pod's working folder was.
-        Path(IMAGE_WORKDIR).mkdir(exist_ok=True)
-        isolated = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                    f'mount --bind "$0" {IMAGE_WORKDIR} && mount -t tmpfs tmpfs /tmp && cd {IMAGE_WORKDIR} '
-                    '&& exec "$@"', str(pod / "app"), *command]
+        # Each container has its own filesystem: a private /tmp, the image's WORKDIR at /app (ZenML's
+        # entrypoint changes into it whatever the pod's working folder was), and the KFP launcher's
+        # local artifact folders (/minio/… for the default pipeline root, /tmp/kfp_outputs), kept on the
+        # host so the harness can read what the launcher would upload.
+        for mount_point in (IMAGE_WORKDIR, LAUNCHER_ARTIFACTS):
+            Path(mount_point).mkdir(exist_ok=True)
+        script = (f'mount --bind "$0/app" {IMAGE_WORKDIR} && mount --bind "$0/minio" {LAUNCHER_ARTIFACTS} '
+                  f'&& mount -t tmpfs tmpfs /tmp && mkdir {LAUNCHER_OUTPUTS} && mount --bind "$0/kfp_outputs" '
+                  f'{LAUNCHER_OUTPUTS} && cd {IMAGE_WORKDIR} && exec "$@"')
+        isolated = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(pod), *command]
         result = subprocess.run(isolated, cwd=pod, env=env, capture_output=True, text=True, timeout=self.timeout_s)
-        self.runs.append({"name": name, "command": command, "env": env, "result": result})
+        self.runs.append({"name": name, "command": command, "env": env, "result": result, "folder": pod})
         return result
 
     def secret_environment(self, secret: str, keys: dict[str, str] | None = None) -> dict[str, str]:
@@ -114,7 +131,10 @@ def compiled_tasks(path: Path) -> list[dict]:
             container = executors[label]["container"]
             secrets = {entry["secretName"]: {item["secretKey"]: item["envVar"] for item in entry["keyToEnv"]}
                        for entry in platform_executors.get(label, {}).get("secretAsEnv", [])}
+            outputs = pipeline["components"][dag[name]["componentRef"]["name"]].get("outputDefinitions", {})
             ordered.append({"name": dag[name]["taskInfo"]["name"], "image": container["image"],
+                            "outputs": {output: spec["artifactType"]
+                                        for output, spec in outputs.get("artifacts", {}).items()},
                             "command": [*container.get("command", []), *container.get("args", [])],
                             "env": {item["name"]: item["value"] for item in container.get("env", [])},
                             "secrets": secrets, "platform": platform_executors.get(label, {})})
@@ -130,8 +150,12 @@ def run_compiled_pipeline(path: Path, pods: PodRunner, job_name: str) -> list[di
     """
     tasks = compiled_tasks(path)
     for task in tasks:
-        def substitute(text: str) -> str:
+        executor_input = _executor_input(task, job_name)
+
+        def substitute(text: str, task: dict = task, executor_input: dict = executor_input) -> str:
             text = text.replace("{{$.pipeline_job_name}}", job_name)
+            if text == "{{$}}":
+                return json.dumps(executor_input)
             assert not _PLACEHOLDER.search(text), f"task {task['name']}: placeholder the harness cannot fill: {text}"
             return text
 
@@ -141,7 +165,31 @@ def run_compiled_pipeline(path: Path, pods: PodRunner, job_name: str) -> list[di
         task["result"] = pods.run(task["name"], [substitute(part) for part in task["command"]], environment)
         if task["result"].returncode != 0:
             break
+        task["kfp_outputs"] = _collected_outputs(task, executor_input, pods.runs[-1]["folder"])
     return tasks
+
+
+def _executor_input(task: dict, job_name: str) -> dict:
+    """What KFP's driver hands a task: one artifact per declared output under the pipeline root."""
+    artifacts = {name: {"artifacts": [{"name": name, "type": kind, "metadata": {},
+                                       "uri": f"{PIPELINE_ROOT}/{job_name}/{task['name']}/{name}"}]}
+                 for name, kind in task["outputs"].items()}
+    return {"inputs": {}, "outputs": {"artifacts": artifacts, "outputFile": f"{LAUNCHER_OUTPUTS}/output_metadata.json"}}
+
+
+def _collected_outputs(task: dict, executor_input: dict, pod: Path) -> dict:
+    """What the launcher uploads and records: each output's file and its metadata from the executor output."""
+    if not task["outputs"]:
+        return {}
+    written = json.loads((pod / "kfp_outputs" / "output_metadata.json").read_text())["artifacts"]
+    collected = {}
+    for name, entry in executor_input["outputs"]["artifacts"].items():
+        local = entry["artifacts"][0]["uri"].replace("minio://", "", 1)
+        file = pod / "minio" / local
+        collected[name] = {"schema": entry["artifacts"][0]["type"]["schemaTitle"],
+                           "metadata": written[name]["artifacts"][0]["metadata"],
+                           "text": file.read_text(encoding="utf-8") if file.is_file() else None}
+    return collected
 
 
 def _assignments(parameters: list[dict], count: int) -> list[dict[str, str]]:

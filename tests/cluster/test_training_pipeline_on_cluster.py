@@ -11,13 +11,13 @@ controller runs two trials from the Experiment's own trial template.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-
-from conftest import MOTIF, write_random_fasta
 from harness import KatibStandIn, PodRunner, compiled_tasks, run_compiled_pipeline
+
 from pipelines import cli
 from pipelines.stacks import KubeflowStackConfig, register_kubeflow_stack
 
@@ -31,7 +31,7 @@ NO_KUBEFLOW = "http://127.0.0.1:9/pipeline"
 
 @pytest.fixture(scope="module")
 def cluster(server_client, restartable_s3, tmp_path_factory):
-    """The kubeflow stack on the loopback servers, its Secrets, and the image's /app contents."""
+    """The kubeflow stack on the loopback servers, and the Kubernetes Secrets its pods read."""
     restartable_s3.client().create_bucket(Bucket=BUCKET)
     register_kubeflow_stack(KubeflowStackConfig(
         kubeflow_hostname=NO_KUBEFLOW, image=IMAGE, registry="registry.example.com/genomenlp",
@@ -44,16 +44,22 @@ def cluster(server_client, restartable_s3, tmp_path_factory):
     api_key = server_client.create_api_key("genomenlp-pipelines", name="pods").key
     secrets = {"s3-credentials": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
                "zenml-api-key": {"ZENML_STORE_API_KEY": api_key}}
-    app = tmp_path_factory.mktemp("image-app")
-    (app / "data" / "tiny").mkdir(parents=True)
-    write_random_fasta(app / "data" / "tiny" / "class_a.fasta", 40, 60, seed=1, prefix="a", motif=MOTIF)
-    write_random_fasta(app / "data" / "tiny" / "class_b.fasta", 40, 60, seed=2, prefix="b")
-    pods = PodRunner(app, secrets)
     with pytest.MonkeyPatch.context() as patch:
         # The command's `zenml init` goes here, not into the checkout.
         patch.setattr(cli, "PROJECT_ROOT", tmp_path_factory.mktemp("project"))
-        yield {"pods": pods, "secrets": secrets, "s3": restartable_s3}
-    pods.close()
+        yield {"secrets": secrets, "s3": restartable_s3}
+
+
+@pytest.fixture
+def pods(cluster, tiny_fasta_pair, tmp_path):
+    """Pods of the project image, whose /app holds the tiny class files under data/tiny/."""
+    app = tmp_path / "image-app"
+    (app / "data" / "tiny").mkdir(parents=True)
+    for fasta in tiny_fasta_pair:
+        shutil.copy(fasta, app / "data" / "tiny" / fasta.name)
+    runner = PodRunner(app, cluster["secrets"])
+    yield runner
+    runner.close()
 
 
 def tiny_cluster_config(path: Path, katib_url: str) -> Path:
@@ -85,8 +91,7 @@ def _failure(task: dict, katib: KatibStandIn) -> str:
     return f"task {task['name']} exited {result.returncode}:\n{result.stderr[-3000:]}{trials}"
 
 
-def test_the_compiled_training_pipeline_runs_to_a_registered_model(cluster, server_client, tmp_path):
-    pods = cluster["pods"]
+def test_the_compiled_training_pipeline_runs_to_a_registered_model(cluster, pods, server_client, tmp_path):
     katib = KatibStandIn(pods, trials=2)
     try:
         config = tiny_cluster_config(tmp_path / "tiny_kubeflow.yaml", katib.url)
@@ -114,9 +119,8 @@ def test_the_compiled_training_pipeline_runs_to_a_registered_model(cluster, serv
     # The run, its model version and its artifacts are where a cluster user looks for them.
     (run,) = server_client.list_pipeline_runs(sort_by="desc:created", size=1)
     assert run.status.value == "completed"
-    versions = server_client.list_model_versions(model_name_or_id="genomic_bert")
-    assert any(run.id in {r.id for r in version.pipeline_runs.values()} for version in versions) or \
-        run.model_version is not None
+    assert run.model_version is not None and run.model_version.model.name == "genomic_bert"
+    assert "model_dir" in run.model_version.model_artifact_ids or run.model_version.get_artifact("model_dir")
     keys = [item["Key"] for page in cluster["s3"].client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
             for item in page.get("Contents", [])]
     assert any(key.startswith("zenml/") for key in keys)
@@ -130,6 +134,32 @@ def test_the_compiled_training_pipeline_runs_to_a_registered_model(cluster, serv
         assert container["image"] == IMAGE
         assert {"name": "AWS_ENDPOINT_URL", "value": cluster["s3"].endpoint} in container["env"]
         assert trial["values"]["eval_f1"]
+    # What the Kubeflow dashboard shows: the launcher's uploads and recorded metadata, in KFP's shapes.
+    outputs = {task["name"]: task["kfp_outputs"] for task in tasks}
+    metrics = outputs["train_classifier"]["test_metrics"]
+    assert metrics["schema"] == "system.Metrics"
+    headline = {"test_mcc", "test_roc_auc", "baseline_kmer_test_mcc", "test_mcc_margin_over_kmer"}
+    assert headline <= set(metrics["metadata"])
+    assert all(isinstance(value, float) for value in metrics["metadata"].values())
+    classification = outputs["train_classifier"]["test_classification"]
+    assert classification["schema"] == "system.ClassificationMetrics"
+    matrix = classification["metadata"]["confusionMatrix"]
+    assert [spec["displayName"] for spec in matrix["annotationSpecs"]] == ["class_a", "class_b"]
+    assert len(matrix["rows"]) == 2 and all(len(row["row"]) == 2 for row in matrix["rows"])
+    roc = classification["metadata"]["confidenceMetrics"]
+    assert roc and {"confidenceThreshold", "falsePositiveRate", "recall"} <= set(roc[0])
+    summary = outputs["train_classifier"]["test_summary"]
+    assert summary["schema"] == "system.HTML" and summary["text"].startswith("<!doctype html>")
+    assert "1–4-mer baseline" in summary["text"]
+    assert {"cv_test_mcc_mean", "cv_test_mcc_sd"} <= set(outputs["cross_validate_model"]["cv_metrics"]["metadata"])
+    assert outputs["cross_validate_model"]["cv_summary"]["text"].startswith("<!doctype html>")
+    sweep_markdown = outputs["sweep_hyperparameters"]["sweep_summary"]
+    assert sweep_markdown["schema"] == "system.Markdown"
+    (experiment,) = katib.experiments
+    assert f"Katib Experiment `{experiment}`" in sweep_markdown["text"]
+    assert "# Promotion" in outputs["promote_model"]["promotion"]["text"]
+    assert outputs["interpret_sequences"]["interpretation_summary"]["text"].startswith("# Interpretation")
+
     # The best assignment is what the classifier trained with.
     best = max(katib.trial_runs, key=lambda trial: max(trial["values"]["eval_f1"]))
     step = run.steps["train_classifier"]

@@ -29,7 +29,8 @@ GPU_STEPS = {
 }
 ENTRYPOINT = ["python", "-m", "zenml.entrypoints.entrypoint"]
 # The pipelines that have a cluster configuration, and the file `compile` writes for each.
-SECRET_ENV = {"s3-credentials": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "zenml-api-key": ["ZENML_STORE_API_KEY"]}
+SECRET_ENV = {"s3-credentials": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+              "zenml-api-key": ["ZENML_STORE_API_KEY"]}
 COMPILED = {"dataset": "dataset_pipeline", "training": "training_pipeline", "pretraining": "pretraining_pipeline",
             "compare": "comparison_pipeline"}
 
@@ -103,7 +104,10 @@ def test_every_task_carries_the_placement_its_yaml_gives(compiled, name):
         resources = settings["resources"]
         pod = settings.get(SETTINGS_KEY, {}).get("pod_settings", {})
         assert container["image"] == IMAGE, step
-        assert container["command"] == ENTRYPOINT, step
+        # ZenML's entrypoint, directly or after the wrapper that writes the step's dashboard outputs.
+        entrypoint = [*container["command"], *container["args"]]
+        entrypoint = entrypoint[entrypoint.index("--") + 1:] if "--" in entrypoint else entrypoint
+        assert entrypoint[:3] == ENTRYPOINT, step
         assert "--snapshot_id" in container["args"], step
         assert container["resources"]["resourceCpuRequest"] == _cpu(resources["cpu_count"]), step
         assert container["resources"]["resourceMemoryRequest"] == _mebibytes(resources["memory"]), step
@@ -300,3 +304,36 @@ def test_the_pods_server_url_can_differ_from_the_clients(server_client, project_
     for container, _ in _tasks(spec).values():
         env = {item["name"]: item["value"] for item in container["env"]}
         assert env["ZENML_STORE_URL"] == "http://zenml.zenml.svc.cluster.local:8080"
+
+
+# What each step shows in the Kubeflow dashboard: output name → KFP schema title.
+DASHBOARD_OUTPUTS = {
+    "train_classifier": {"test_metrics": "system.Metrics", "test_classification": "system.ClassificationMetrics",
+                         "test_summary": "system.HTML"},
+    "cross_validate_model": {"cv_metrics": "system.Metrics", "cv_summary": "system.HTML"},
+    "sweep_hyperparameters": {"sweep_summary": "system.Markdown"},
+    "promote_model": {"promotion": "system.Markdown"},
+    "interpret_sequences": {"interpretation_summary": "system.Markdown"},
+    "compare_models": {"powerlaw_summary": "system.Markdown"},
+    "pretrain_encoder": {"pretraining_metrics": "system.Metrics"},
+}
+
+
+@pytest.mark.parametrize("name", ["training", "compare", "pretraining"])
+def test_steps_with_results_declare_kfp_output_artifacts(compiled, name):
+    # Read from the protos KFP's own loader parsed, so the declaration is what the backend sees.
+    pipeline = compiled[name]["pipeline"]
+    executors = pipeline["deploymentSpec"]["executors"]
+    seen = set()
+    for component in pipeline["components"].values():
+        container = executors[component["executorLabel"]]["container"]
+        step = container["args"][container["args"].index("--step_name") + 1]
+        declared = {output: spec["artifactType"]["schemaTitle"]
+                    for output, spec in component.get("outputDefinitions", {}).get("artifacts", {}).items()}
+        assert declared == DASHBOARD_OUTPUTS.get(step, {}), step
+        if declared:
+            seen.add(step)
+            assert container["command"] == ["python", "-m", "pipelines.kubeflow_outputs"]
+            assert container["args"][:2] == ["--executor_input", "{{$}}"]
+            assert container["args"][container["args"].index("--") + 1:][:3] == ENTRYPOINT
+    assert seen

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
