@@ -16,6 +16,8 @@ PRODUCTION = "production"
 CV_SCORE = "cv_test_mcc_mean"
 TEST_SCORE = "test_mcc"
 BASELINE_SCORE = "kmer_1_4_test_mcc"
+# True when the run's validation predictions collapsed to one class: never a production candidate.
+COLLAPSED = "collapsed"
 STAGES = ("staging", "production", "latest", "archived")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -51,22 +53,24 @@ class Candidate:
         version: Version number.
         score: Cross-validated MCC (mean over folds) when known, else test MCC.
         baseline: The k-mer baseline's MCC on the same data, when known.
+        collapsed: The model collapsed to one class (or chance F1) on validation.
     """
 
     version: int
     score: float | None
     baseline: float | None
+    collapsed: bool = False
 
 
 def choose_production(candidates: list[Candidate], current: int | None = None, margin: float = 0.0) -> int | None:
     """The version that should hold ``production``, or ``None`` when no version qualifies.
 
     A version qualifies when its score is known and beats its k-mer baseline by more than
-    ``margin`` (a version without a known baseline never qualifies: it has shown nothing). The best
+    ``margin`` and did not collapse (a version without a known baseline never qualifies: it has shown nothing). The best
     qualifying score wins, the newer version on ties; the current production version keeps its
     stage unless another qualifying version scores strictly higher.
     """
-    qualifying = [c for c in candidates if c.score is not None and c.baseline is not None
+    qualifying = [c for c in candidates if c.score is not None and c.baseline is not None and not c.collapsed
                   and c.score > c.baseline + margin]
     if not qualifying:
         return None
@@ -90,7 +94,15 @@ def version_metadata(summary: dict, cv_result: dict | None = None) -> dict:
             if isinstance(value, int | float) and not isinstance(value, bool)}
     if cv_result:
         flat.update(cv_metadata(cv_result))
+    # The original's tracker names (entity, project, group) travel as plain string metadata.
+    flat.update({key: str(value) for key, value in (summary.get("tracking") or {}).items()})
+    flat[COLLAPSED] = bool(summary.get("collapsed"))
     return flat
+
+
+def version_tags(summary: dict) -> list[str]:
+    """Tags of a model version: ``entity:TEAM``, ``project:NAME``, ``group:NAME`` from the tracker flags."""
+    return [f"{key.removesuffix('_name')}:{value}" for key, value in (summary.get("tracking") or {}).items()]
 
 
 def cv_metadata(cv_result: dict) -> dict:

@@ -21,11 +21,12 @@ from components.cli import train as train_command
 
 
 def _register(model_dir: Path, summary: dict, name: str) -> int:
-    from components.registry import version_metadata
+    from components.registry import version_metadata, version_tags
     from pipelines.registry import register_model_folder
 
     return register_model_folder(model_dir, version_metadata(summary), name=name,
-                                 description=f"trained by the command line into {model_dir}")
+                                 description=f"trained by the command line into {model_dir}",
+                                 tags=version_tags(summary))
 
 
 def _with_registry(entry):

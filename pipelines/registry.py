@@ -12,6 +12,7 @@ from components.errors import InputError
 from components.names import Artifacts, Models
 from components.registry import (
     BASELINE_SCORE,
+    COLLAPSED,
     CV_SCORE,
     PRODUCTION,
     TEST_SCORE,
@@ -22,8 +23,8 @@ from components.registry import (
 
 
 def register_model_folder(model_dir: str | Path, metadata: dict, name: str = Models.GENOMIC_BERT,
-                          description: str = "") -> int:
-    """Create a new version of ``name`` holding the model folder and its metadata; return its number."""
+                          description: str = "", tags: list[str] | None = None) -> int:
+    """Create a new version of ``name`` holding the model folder, its metadata and tags; return its number."""
     from zenml import Model, link_artifact_to_model, log_metadata, save_artifact
     from zenml.client import Client
     from zenml.enums import ArtifactType
@@ -33,7 +34,7 @@ def register_model_folder(model_dir: str | Path, metadata: dict, name: str = Mod
         client.get_model(name)
     except KeyError:
         client.create_model(name=name, description="genomicBERT sequence classifiers")
-    version = client.create_model_version(model_name_or_id=name, description=description or None)
+    version = client.create_model_version(model_name_or_id=name, description=description or None, tags=tags or None)
     artifact = save_artifact(data=Path(model_dir), name=Artifacts.MODEL_DIR, artifact_type=ArtifactType.MODEL)
     link_artifact_to_model(artifact_version=artifact, model=Model(name=name, version=version.number))
     log_metadata(metadata=metadata, model_name=name, model_version=str(version.number))
@@ -47,7 +48,8 @@ def _candidates(name: str) -> tuple[list[Candidate], int | None]:
     for version in Client().list_model_versions(model=name, size=1000):
         metadata = version.run_metadata
         score = metadata.get(CV_SCORE, metadata.get(TEST_SCORE))
-        candidates.append(Candidate(version.number, score, metadata.get(BASELINE_SCORE)))
+        candidates.append(Candidate(version.number, score, metadata.get(BASELINE_SCORE),
+                                    bool(metadata.get(COLLAPSED, False))))
         if version.stage == PRODUCTION:
             current = version.number
     return candidates, current
