@@ -64,9 +64,16 @@ class _QuietTrialFailures(logging.Filter):
     trials.csv records, and Ctrl-C is reported once, as one line, by the command.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, KeyboardInterrupt) or "KeyboardInterrupt" in record.getMessage():
+            self.interrupted = True
+            return False
+        if self.interrupted:  # Optuna's second line about the interrupted trial ("failed with value None")
             return False
         if isinstance(error, InputError):
             record.exc_info = None
@@ -322,7 +329,8 @@ def _publish(study, spec: SweepSpec, out: Path, metric: str) -> dict:
 
     rows = []
     for trial in study.trials:
-        rows.append({"trial": trial.number, "id": trial_id(trial.number), "state": trial.state.name,
+        state = "INTERRUPTED" if trial.user_attrs.get(INTERRUPTED) else trial.state.name
+        rows.append({"trial": trial.number, "id": trial_id(trial.number), "state": state,
                      metric: trial.value, COLLAPSED: trial.user_attrs.get(COLLAPSED) or "",
                      "seconds": trial.duration.total_seconds() if trial.duration else None,
                      **{f"param_{k}": v for k, v in trial.params.items()}})

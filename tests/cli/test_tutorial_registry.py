@@ -1,0 +1,58 @@
+"""The installed commands record the original's tracker flags on the model version they register."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.model_io import MODEL_RESOLVERS
+
+NAME = "tutorial_registry_model"
+TINY = ["--num_layers", "1", "--hidden_size", "16", "--num_heads", "2", "--intermediate_size", "32",
+        "--max_positions", "64", "--no_progress"]
+
+
+def data_args(dataset) -> list[str]:
+    return [str(dataset / "train.parquet"), "parquet", str(dataset / "tokenizer.json"), "-t", "test", "-v", "valid"]
+
+
+@pytest.fixture(scope="module")
+def gc_at_dataset(tmp_path_factory):
+    """A 3-mer dataset of AT-rich against GC-rich sequences: a tiny model learns it within two epochs."""
+    import random
+
+    from components.cli import kmerise
+
+    folder = tmp_path_factory.mktemp("gc_at")
+    for name, rich, other, seed in (("at_rich", "AT", "GC", 1), ("gc_rich", "GC", "AT", 2)):
+        rng = random.Random(seed)
+        with open(folder / f"{name}.fa", "w") as handle:
+            for index in range(60):
+                sequence = "".join(rng.choice(rich if rng.random() < 0.7 else other) for _ in range(60))
+                handle.write(f">{name}_{index}\n{sequence}\n")
+    assert kmerise.main(["-i", str(folder / "at_rich.fa"), str(folder / "gc_rich.fa"), "-k", "3", "-o",
+                         str(folder / "data"), "--no_progress"]) == 0
+    return folder / "data"
+
+
+@pytest.fixture(scope="module")
+def client(clean_zenml_client):
+    yield clean_zenml_client
+    MODEL_RESOLVERS.pop("registry", None)
+
+
+def test_tracker_flags_become_version_tags_and_metadata_and_collapsed_runs_are_not_registered(
+        client, gc_at_dataset, tmp_path, capsys, one_torch_thread):
+    from pipelines import commands
+
+    common = [*data_args(gc_at_dataset), "-e", "tyagilab", "-p", "testm3", "--register", NAME,
+              "--num_train_epochs", "2", "--per_device_train_batch_size", "8", *TINY]
+    assert commands.train([*common, "-o", str(tmp_path / "good"), "--learning_rate", "0.01"]) == 0
+    assert f"registered as registry:{NAME}@1" in capsys.readouterr().out
+    version = client.get_model_version(NAME, 1)
+    assert {tag.name for tag in version.tags} >= {"entity:tyagilab", "project:testm3", "group:train"}
+    assert version.run_metadata["entity_name"] == "tyagilab" and version.run_metadata["collapsed"] is False
+    # A collapsed run (lr 1e-5: one class for two epochs) is reported and never becomes a version.
+    assert commands.train([*common, "-o", str(tmp_path / "flat"), "--learning_rate", "1e-5"]) == 0
+    printed = capsys.readouterr().out
+    assert "COLLAPSED:" in printed and "model not registered: it collapsed" in printed
+    assert [v.number for v in client.list_model_versions(model=NAME, size=10)] == [1]
