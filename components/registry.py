@@ -81,6 +81,31 @@ def choose_production(candidates: list[Candidate], current: int | None = None, m
     return best.version
 
 
+def verdict(candidate: Candidate, margin: float = 0.0) -> str:
+    """Why a version does or does not qualify for ``production`` (see :func:`choose_production`)."""
+    if candidate.collapsed:
+        return "collapsed: it predicts one class, never promoted"
+    if candidate.score is None:
+        return "no test or cross-validated MCC recorded"
+    if candidate.baseline is None:
+        return f"MCC {candidate.score:.3f}, no k-mer baseline recorded to beat"
+    if candidate.score > candidate.baseline + margin:
+        return f"MCC {candidate.score:.3f} beats its k-mer baseline {candidate.baseline:.3f}"
+    return f"MCC {candidate.score:.3f} does not beat its k-mer baseline {candidate.baseline:.3f}"
+
+
+def missing_stage_message(name: str, stage: str, candidates: list[Candidate]) -> str:
+    """Why no version of ``name`` holds ``stage``, which versions exist, and the command that promotes one."""
+    if not candidates:
+        return f"no such model version: {name} has no versions yet (train, sweep or a training pipeline registers one)"
+    listed = "; ".join(f"{c.version} ({verdict(c)})" for c in sorted(candidates, key=lambda c: c.version))
+    pick = choose_production(candidates) or max(c.version for c in candidates)
+    return (f"no such model version: no version of {name} holds the {stage} stage. Versions: {listed}. A version "
+            f"is promoted only by the training pipeline's promote step and only when it beats its k-mer baseline "
+            f"(train and sweep register without promoting); promote one by hand with: "
+            f"genomenlp-pipeline models promote {name} {pick}")
+
+
 def version_metadata(summary: dict, cv_result: dict | None = None) -> dict:
     """Flat scalar metadata of a model version: metrics, baselines (``kmer_1_4_test_mcc``), CV means.
 
@@ -96,7 +121,8 @@ def version_metadata(summary: dict, cv_result: dict | None = None) -> dict:
         flat.update(cv_metadata(cv_result))
     # The original's tracker names (entity, project, group) travel as plain string metadata.
     flat.update({key: str(value) for key, value in (summary.get("tracking") or {}).items()})
-    flat[COLLAPSED] = bool(summary.get("collapsed"))
+    # 1/0 rather than a bool: version metadata stays numeric (ZenML plots and compares numbers).
+    flat[COLLAPSED] = int(bool(summary.get("collapsed")))
     return flat
 
 

@@ -15,10 +15,13 @@ from components.registry import (
     COLLAPSED,
     CV_SCORE,
     PRODUCTION,
+    STAGES,
     TEST_SCORE,
     Candidate,
     choose_production,
+    missing_stage_message,
     parse_reference,
+    verdict,
 )
 
 
@@ -67,6 +70,38 @@ def promote_best(name: str = Models.GENOMIC_BERT, margin: float = 0.0) -> int | 
     return chosen
 
 
+def promote_version(name: str, version: int, stage: str = PRODUCTION) -> str:
+    """Give ``stage`` to version ``version`` of ``name`` by hand (the previous holder loses it); describe it."""
+    from zenml.client import Client
+
+    candidates, _ = _candidates(name) if _model_exists(name) else ([], None)
+    chosen = next((c for c in candidates if c.version == version), None)
+    if chosen is None:
+        known = ", ".join(str(c.version) for c in sorted(candidates, key=lambda c: c.version)) or "none"
+        raise InputError(f"{name}@{version}", f"no such model version (versions of {name}: {known})")
+    Client().get_model_version(name, version).set_stage(stage, force=True)
+    return f"registry:{name}@{version} is now {stage} ({verdict(chosen)})"
+
+
+def describe_versions(name: str) -> list[str]:
+    """One line per version of ``name``: number, stage and why it does or does not qualify for production."""
+    if not _model_exists(name):
+        raise InputError(name, "no such model in the registry")
+    candidates, current = _candidates(name)
+    return [f"{c.version}\t{PRODUCTION if c.version == current else '-'}\t{verdict(c)}"
+            for c in sorted(candidates, key=lambda c: c.version)]
+
+
+def _model_exists(name: str) -> bool:
+    from zenml.client import Client
+
+    try:
+        Client().get_model(name)
+    except KeyError:
+        return False
+    return True
+
+
 def resolve_registry_reference(text: str) -> str:
     """A local copy of the model folder that ``registry:NAME[@VERSION|@STAGE]`` names."""
     from zenml.client import Client
@@ -81,6 +116,10 @@ def resolve_registry_reference(text: str) -> str:
         else:
             version = client.get_model_version(reference.name, reference.version)
     except KeyError:
+        if reference.version in STAGES and reference.version != "latest":
+            candidates = _candidates(reference.name)[0] if _model_exists(reference.name) else []
+            raise InputError(f"registry:{text}",
+                             missing_stage_message(reference.name, reference.version, candidates)) from None
         raise InputError(f"registry:{text}", "no such model version in the registry") from None
     # A classifier version holds a model folder; an encoder version (the pre-training pipeline's) an encoder folder.
     artifact = version.get_artifact(Artifacts.MODEL_DIR) or version.get_artifact(Artifacts.ENCODER_DIR)

@@ -50,9 +50,31 @@ def test_tracker_flags_become_version_tags_and_metadata_and_collapsed_runs_are_n
     assert f"registered as registry:{NAME}@1" in capsys.readouterr().out
     version = client.get_model_version(NAME, 1)
     assert {tag.name for tag in version.tags} >= {"entity:tyagilab", "project:testm3", "group:train"}
-    assert version.run_metadata["entity_name"] == "tyagilab" and version.run_metadata["collapsed"] is False
+    assert version.run_metadata["entity_name"] == "tyagilab" and version.run_metadata["collapsed"] == 0
     # A collapsed run (lr 1e-5: one class for two epochs) is reported and never becomes a version.
     assert commands.train([*common, "-o", str(tmp_path / "flat"), "--learning_rate", "1e-5"]) == 0
     printed = capsys.readouterr().out
     assert "COLLAPSED:" in printed and "model not registered: it collapsed" in printed
     assert [v.number for v in client.list_model_versions(model=NAME, size=10)] == [1]
+
+
+def test_production_with_nothing_promoted_explains_and_the_promote_command_fixes_it(client, capsys):
+    from components.errors import InputError
+    from components.model_io import load_model
+    from pipelines import cli
+
+    # Version 1 (registered by the test above) was never promoted: `train` registers without promoting.
+    with pytest.raises(InputError) as raised:
+        load_model(f"registry:{NAME}@production")
+    message = str(raised.value)
+    assert f"no version of {NAME} holds the production stage" in message
+    assert "Versions: 1 (MCC " in message and "k-mer baseline" in message
+    assert f"promote one by hand with: genomenlp-pipeline models promote {NAME} 1" in message
+    capsys.readouterr()
+    assert cli.main(["models", "list", NAME]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("1\t-\tMCC ")
+    assert cli.main(["models", "promote", NAME, "1"]) == 0
+    assert f"registry:{NAME}@1 is now production" in capsys.readouterr().out
+    assert load_model(f"registry:{NAME}@production").label_names == ["at_rich", "gc_rich"]
+    assert cli.main(["models", "promote", NAME, "7"]) == 2
+    assert "no such model version (versions of" in capsys.readouterr().err
