@@ -16,7 +16,7 @@ from pathlib import Path
 from components.errors import InputError
 from components.search.spec import ALIASES, Distribution, Method, SweepSpec, split_settings
 from components.training.baselines import fit_baselines
-from components.training.collapse import TrainingCollapsed
+from components.training.collapse import HIGH_LEARNING_RATE, TrainingCollapsed
 from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
 from components.training.loop import PruneRun, TrainingDiverged
 from components.training.report import beats_baseline, write_sweep_report
@@ -38,6 +38,10 @@ TRIALS_DIR = "trials"
 # Optuna user attributes: why a trial collapsed, and that a trial was cut short by Ctrl-C (not finished).
 COLLAPSED = "collapsed"
 INTERRUPTED = "interrupted"
+# A learning-rate range suggested after collapses when no completed trial shows a better top: where AdamW on
+# a small transformer classifier usually trains (this project's default is 5e-4).
+SUGGESTED_MIN_LEARNING_RATE = 1e-5
+SUGGESTED_MAX_LEARNING_RATE = 1e-3
 
 
 def trial_id(number: int) -> str:
@@ -246,7 +250,8 @@ def run_sweep(
     result["hyperparameters"] = {key: value for key, value in {**fixed, **result["best_values"]}.items()
                                  if value is not None}
     (out / BEST_FILE).write_text(json.dumps(result["hyperparameters"], indent=2) + "\n")
-    (out / TRIAL_SETTINGS_FILE).write_text(json.dumps(_trial_settings(study, fixed), indent=2) + "\n")
+    selection = {"metric_for_best_model": metric, "greater_is_better": direction == "maximize"}
+    (out / TRIAL_SETTINGS_FILE).write_text(json.dumps(_trial_settings(study, fixed, selection), indent=2) + "\n")
     _add_baselines(result["summary"], load_training_data(data), base_training.seed)
     result["summary"]["sweep"] = {"best_trial": result["best_id"], "trials": len(result["trials"]),
                                   "collapsed_trials": result["collapsed"]}
@@ -303,21 +308,28 @@ def _kept_after_interrupt(study, out: Path) -> str:
 def collapse_advice(rows: list[dict]) -> str:
     """How many trials collapsed, the learning rates they used, and a narrower range to try."""
     collapsed = [row for row in rows if row.get(COLLAPSED)]
-    rates = sorted(row["param_learning_rate"] for row in collapsed if row.get("param_learning_rate") is not None)
     line = f"{len(collapsed)} of {len(rows)} trials collapsed (validation predictions one class or at chance)"
-    if rates:
-        line += (f" at learning_rate {rates[0]:g}-{rates[-1]:g}; narrow the learning-rate range in the sweep spec, "
-                 f'e.g. "learning_rate": {{"min": {rates[0] / 100:.1g}, "max": {rates[0] / 10:.1g}}}')
-    else:
-        line += "; narrow the learning-rate range in the sweep spec"
-    return line
+    rates = sorted(row["param_learning_rate"] for row in collapsed if row.get("param_learning_rate") is not None)
+    if not rates:
+        return line + "; narrow the learning-rate range in the sweep spec"
+    line += f" at learning_rate {rates[0]:g}-{rates[-1]:g}"
+    high = [rate for rate in rates if rate > HIGH_LEARNING_RATE]
+    if not high:
+        return line + ": rates this small may need more epochs; raise the range's min or the epochs"
+    # Keep the top of the range under the collapses: at the largest completed rate below them, else the default.
+    below = [row["param_learning_rate"] for row in rows if row["state"] == "COMPLETE"
+             and row.get("param_learning_rate") is not None and row["param_learning_rate"] < high[0]]
+    top = max(below) if below else SUGGESTED_MAX_LEARNING_RATE
+    return (line + "; narrow the learning-rate range in the sweep spec, e.g. "
+            f'"learning_rate": {{"min": {SUGGESTED_MIN_LEARNING_RATE:g}, "max": {top:.2g}}}')
 
 
-def _trial_settings(study, fixed: dict) -> dict:
+def _trial_settings(study, fixed: dict, selection: dict) -> dict:
     """Every trial's state, value and full settings (fixed settings under the sampled ones), by trial id."""
     settings = {}
     for trial in study.trials:
-        sampled = {**trial.user_attrs.get("train_fields", {}), **trial.user_attrs.get("model_fields", {})}
+        sampled = {**trial.user_attrs.get("train_fields", {}), **trial.user_attrs.get("model_fields", {}),
+                   **selection}
         settings[trial_id(trial.number)] = {
             "state": trial.state.name, "value": trial.value, COLLAPSED: trial.user_attrs.get(COLLAPSED),
             "hyperparameters": {key: value for key, value in {**fixed, **sampled}.items() if value is not None}}

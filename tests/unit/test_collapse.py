@@ -59,3 +59,17 @@ def test_collapsed_versions_are_never_promoted():
     assert choose_production([Candidate(1, 0.9, 0.5, collapsed=True)]) is None
     flat = version_metadata({"test_mcc": 0.0, "collapsed": "collapsed: …", "tracking": {"entity_name": "team"}})
     assert flat["collapsed"] == 1 and flat["entity_name"] == "team"
+
+
+def test_collapse_advice_keeps_the_range_under_the_collapses():
+    from components.search.local import collapse_advice
+
+    rows = [{"state": "PRUNED", "collapsed": "collapsed: …", "param_learning_rate": 0.06},
+            {"state": "PRUNED", "collapsed": "collapsed: …", "param_learning_rate": 0.05},
+            {"state": "COMPLETE", "collapsed": "", "param_learning_rate": 0.02}]
+    advice = collapse_advice(rows)
+    assert advice.startswith("2 of 3 trials collapsed") and "at learning_rate 0.05-0.06" in advice
+    assert advice.endswith('"learning_rate": {"min": 1e-05, "max": 0.02}')
+    assert collapse_advice(rows[:2]).endswith('"max": 0.001}')
+    slow = [{"state": "PRUNED", "collapsed": "collapsed: …", "param_learning_rate": 1e-5}]
+    assert "raise the range's min or the epochs" in collapse_advice(slow)
