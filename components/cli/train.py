@@ -172,6 +172,8 @@ def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> in
         return 130
     if summary.get("collapsed"):
         print(f"COLLAPSED: {summary['collapsed'].removeprefix('collapsed: ')}")
+    elif summary.get("stopped_early"):
+        print(summary["stopped_early"])
     flag = "beats" if summary["beats_kmer_baseline"] else "does NOT beat"
     print(f"test: MCC {summary['test_mcc']:.3f}  ROC-AUC {summary['test_roc_auc']:.3f}  F1 {summary['test_f1']:.3f} "
           f"(epoch {summary['best_epoch']} chosen on valid); {flag} the k-mer baseline")

@@ -149,3 +149,24 @@ def test_ctrl_c_during_a_sweep_is_one_line_and_the_study_resumes(tiny_kmer_datas
     assert sweep.main(argv) == 0
     states = pd.read_csv(out / "trials.csv")["state"].tolist()
     assert states == ["COMPLETE", "INTERRUPTED", "COMPLETE"]
+
+
+def test_ctrl_c_during_train_is_one_line_naming_the_kept_checkpoint(tiny_kmer_dataset, tmp_path, one_torch_thread):
+    out = tmp_path / "run"
+    argv = [*data_args(tiny_kmer_dataset), "-o", str(out), "--num_train_epochs", "8",
+            "--per_device_train_batch_size", "4", "--collapse_epochs", "0", *TINY]
+    code = "import sys; from components.cli import train; sys.exit(train.main(sys.argv[1:]))"
+    process = subprocess.Popen([sys.executable, "-u", "-c", code, *argv], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for line in process.stdout:
+        if " eval_f1=" in line:  # epoch 1 is checkpointed
+            break
+    process.send_signal(signal.SIGINT)
+    _, error = process.communicate(timeout=120)
+    assert process.returncode == 130
+    lines = error.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in error, error
+    assert lines[0].startswith("train: interrupted; kept the checkpoint of epoch ")
+    assert lines[0].endswith(f"in {out / 'checkpoints'}; run the same command again to resume from it")
+    assert train.main(argv) == 0
+    assert json.loads((out / "metrics.json").read_text())["resumed_from_epoch"] >= 1
