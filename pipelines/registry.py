@@ -144,8 +144,40 @@ def registered_metrics(reference: str) -> dict | None:
     return {name: metadata[name] for name in ("test_mcc", "test_roc_auc", "test_f1") if name in metadata}
 
 
+def pipeline_run_settings(reference: str):
+    """The settings a ZenML training-pipeline run trained its model with (``None``: no such run).
+
+    The run's model folder records the full model and training settings; a run that stopped after its
+    sweep gives the sweep's best values.
+    """
+    from zenml.client import Client
+
+    from components.search.runs import RunSettings, model_folder_settings
+
+    try:
+        run = Client().get_pipeline_run(reference)
+    except (KeyError, ValueError):
+        return None
+    source = f"ZenML run {run.name}"
+    outputs = {name: versions[0] for step in run.steps.values() for name, versions in step.outputs.items()}
+    if Artifacts.MODEL_DIR in outputs:
+        return model_folder_settings(str(outputs[Artifacts.MODEL_DIR].load()), source)
+    if Artifacts.BEST_HYPERPARAMETERS in outputs:
+        return RunSettings(dict(outputs[Artifacts.BEST_HYPERPARAMETERS].load()), source)
+    raise InputError(reference, f"{source} has neither a {Artifacts.MODEL_DIR} nor a "
+                     f"{Artifacts.BEST_HYPERPARAMETERS} artifact")
+
+
 def install_registry_resolver() -> None:
     """Let every command that takes a model accept ``registry:…`` references."""
     from components.model_io import MODEL_RESOLVERS
 
     MODEL_RESOLVERS["registry"] = resolve_registry_reference
+
+
+def install_run_resolver() -> None:
+    """Let ``cross_validate --config_from_run`` take a ZenML pipeline run's name or id."""
+    from components.search.runs import RUN_RESOLVERS
+
+    if pipeline_run_settings not in RUN_RESOLVERS:
+        RUN_RESOLVERS.append(pipeline_run_settings)

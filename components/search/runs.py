@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,16 @@ class RunSettings:
 
     values: dict
     source: str
+
+
+# Outer layers add readers for references this module cannot read itself (the ZenML layer: pipeline runs);
+# each returns ``None`` when the reference is not of its kind.
+RUN_RESOLVERS: list[Callable[[str], RunSettings | None]] = []
+
+
+def model_folder_settings(folder: str | Path, source: str) -> RunSettings:
+    """The model and training settings recorded in a model folder (train's ``model_files``)."""
+    return _model_settings(Path(folder), source)
 
 
 def _model_settings(folder: Path, source: str) -> RunSettings:
@@ -69,7 +80,8 @@ def resolve_run(run: str, sweep_dir: str | None = None) -> RunSettings:
 
     Args:
         run: A trial id printed by ``sweep`` (``trial_0002``, ``trial_2`` or ``2``) of ``sweep_dir``; a sweep
-            folder, a run folder or a model folder; a hyperparameter JSON; or ``registry:NAME[@VERSION|@STAGE]``.
+            folder, a run folder or a model folder; a hyperparameter JSON; ``registry:NAME[@VERSION|@STAGE]``;
+            or what a resolver in :data:`RUN_RESOLVERS` reads (a ZenML pipeline run's name or id).
         sweep_dir: The sweep folder trial ids belong to (default: ``sweep_out``).
 
     Raises:
@@ -101,7 +113,12 @@ def resolve_run(run: str, sweep_dir: str | None = None) -> RunSettings:
                 raise InputError("--config_from_run", f"{name} of {folder} did not complete ({why}); "
                                  f"{_describe(trials)}")
             return RunSettings(trial["hyperparameters"], f"{folder}/{TRIAL_SETTINGS_FILE} {name}")
+    for resolver in RUN_RESOLVERS:
+        found = resolver(run)
+        if found is not None:
+            return found
     where = (f"a trial of {folder} ({_describe(trials)})" if trials is not None
              else f"a trial id of a sweep folder given with -m (here {folder}, which holds no {TRIAL_SETTINGS_FILE})")
     raise InputError("--config_from_run", f"{run!r} is not {where}, nor a sweep or run folder, a hyperparameter "
-                     "JSON, or registry:NAME@VERSION; sweep prints the id as 'Best run <id> with eval_f1=…'")
+                     "JSON, a ZenML training-pipeline run, or registry:NAME@VERSION; sweep prints the id as "
+                     "'Best run <id> with eval_f1=…'")

@@ -36,8 +36,11 @@ def gc_at_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(clean_zenml_client):
+    from components.search.runs import RUN_RESOLVERS
+
     yield clean_zenml_client
     MODEL_RESOLVERS.pop("registry", None)
+    RUN_RESOLVERS.clear()
 
 
 def test_tracker_flags_become_version_tags_and_metadata_and_collapsed_runs_are_not_registered(
@@ -78,3 +81,17 @@ def test_production_with_nothing_promoted_explains_and_the_promote_command_fixes
     assert load_model(f"registry:{NAME}@production").label_names == ["at_rich", "gc_rich"]
     assert cli.main(["models", "promote", NAME, "7"]) == 2
     assert "no such model version (versions of" in capsys.readouterr().err
+
+
+def test_config_from_run_takes_a_registry_version_and_says_what_an_unknown_run_could_be(client, gc_at_dataset,
+                                                                                         tmp_path, capsys):
+    from components.search.runs import resolve_run
+    from pipelines import commands
+
+    settings = resolve_run(f"registry:{NAME}@1")
+    assert settings.values["learning_rate"] == 0.01 and settings.values["hidden_size"] == 16
+    argv = [str(gc_at_dataset / "train.parquet"), "parquet", "--config_from_run", "p9do3gzl", "-m",
+            str(tmp_path / "none"), "-o", str(tmp_path / "cv")]
+    assert commands.cross_validate(argv) == 2
+    error = capsys.readouterr().err
+    assert "a ZenML training-pipeline run, or registry:NAME@VERSION" in error and len(error.splitlines()) == 1

@@ -78,6 +78,17 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     recorded = json.loads((model_dir / "genomenlp.json").read_text())
     assert recorded["training"]["learning_rate"] == best["learning_rate"]
 
+    # `cross_validate --config_from_run RUN` takes this run by name: the settings its model was trained with.
+    from components.search.runs import RUN_RESOLVERS, resolve_run
+    from pipelines.registry import install_run_resolver
+
+    install_run_resolver()
+    try:
+        settings = resolve_run(run.name, str(tmp_path / "no_sweep_here"))
+    finally:
+        RUN_RESOLVERS.clear()
+    assert settings.source == f"ZenML run {run.name}" and settings.values["learning_rate"] == best["learning_rate"]
+
     metrics = _output(run, Artifacts.TRAINING_METRICS).load()
     assert run.steps["train_classifier"].run_metadata["test_mcc"] == metrics["test_mcc"]
     cv = _output(run, Artifacts.CV_METRICS).load()
