@@ -138,6 +138,7 @@ def test_tutorial_replays_line_by_line(tutorial_dir, capsys, one_torch_thread):
     assert trials[best_run]["state"] == "COMPLETE" and not trials[best_run]["collapsed"]
     assert f"{len(collapsed)} of 3 trials collapsed" in outputs["sweep0"].out
     assert "narrow the learning-rate range" in outputs["sweep0"].out
+    assert "collapsed trials (never chosen)" in (sweep_out / "report.html").read_text()
     tags = {"entity_name": "tyagilab", "project_name": "testm3"}
     assert json.loads((sweep_out / "metrics.json").read_text())["tracking"] == {**tags, "group_name": "sweep"}
 

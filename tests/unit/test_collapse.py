@@ -1,5 +1,7 @@
 """Collapse: one-class or chance-level validation predictions stop a run, mark it, and keep it from selection."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -73,3 +75,20 @@ def test_collapse_advice_keeps_the_range_under_the_collapses():
     assert collapse_advice(rows[:2]).endswith('"max": 0.001}')
     slow = [{"state": "PRUNED", "collapsed": "collapsed: …", "param_learning_rate": 1e-5}]
     assert "raise the range's min or the epochs" in collapse_advice(slow)
+
+
+def test_cross_validate_prints_and_reports_collapsed_folds(tiny_dataset, tmp_path, capsys, one_torch_thread):
+    from components.cli import cross_validate
+
+    out = tmp_path / "cv"
+    argv = [tiny_dataset.train_path, "parquet", "--tokeniser_path", tiny_dataset.tokenizer_path, "-k", "2",
+            "-o", str(out), "--learning_rate", "1e-5", "--num_train_epochs", "4", "--num_layers", "1",
+            "--hidden_size", "16", "--num_heads", "2", "--intermediate_size", "32", "--max_positions", "64",
+            "--no_progress"]
+    assert cross_validate.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "fold 0: " in printed and "COLLAPSED (collapsed: every validation prediction is class" in printed
+    assert "COLLAPSED: 2 of 2 folds (0, 1) predicted one class or no better than chance" in printed
+    result = json.loads((out / "cv_metrics.json").read_text())
+    assert result["collapsed_folds"] == [0, 1] and all(row["best_epoch"] <= 2 for row in result["folds"])
+    assert "COLLAPSED: 2 of 2 folds (0, 1)" in (out / "report.html").read_text()
