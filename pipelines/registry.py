@@ -6,6 +6,8 @@ Decisions (what a reference means, which version deserves ``production``) live i
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from components.errors import InputError
@@ -23,6 +25,8 @@ from components.registry import (
     parse_reference,
     verdict,
 )
+
+MODEL_CACHE = "genomenlp_models"
 
 
 def register_model_folder(model_dir: str | Path, metadata: dict, name: str = Models.GENOMIC_BERT,
@@ -126,7 +130,36 @@ def resolve_registry_reference(text: str) -> str:
     if artifact is None:
         raise InputError(f"registry:{text}", f"version {version.number} holds no {Artifacts.MODEL_DIR} "
                          f"or {Artifacts.ENCODER_DIR} artifact")
-    return str(artifact.load())
+    return str(_cached_copy(artifact))
+
+
+def model_cache_dir() -> Path:
+    """Where registry models are kept locally: ``<ZenML config dir>/genomenlp_models/<artifact version id>``.
+
+    Beside the store whose ids name them (``zenml status`` shows the config directory); deleting it is safe.
+    """
+    from zenml.utils.io_utils import get_global_config_directory
+
+    return Path(get_global_config_directory()) / MODEL_CACHE
+
+
+def _cached_copy(artifact) -> Path:
+    """The artifact's folder in :func:`model_cache_dir`, fetched once (an artifact version never changes).
+
+    ZenML's loader unpacks into a new temporary folder on every call; that folder is moved into the
+    cache, so nothing is left behind in the temporary directory.
+    """
+    target = model_cache_dir() / str(artifact.id)
+    if (target / "config.json").is_file():
+        return target
+    loaded = Path(artifact.load())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}")
+    shutil.move(str(loaded), staging)
+    if target.exists():  # a half-written copy from an interrupted fetch
+        shutil.rmtree(target)
+    os.replace(staging, target)
+    return target
 
 
 def registered_metrics(reference: str) -> dict | None:

@@ -62,6 +62,8 @@ def _body(argv: list[str] | None) -> int:
     config = config_from_args(InterpretConfig, args)
     ensure_absent(args.output_dir, args.overwrite)
     loaded = load_model(args.model)
+    # Pages name the model as the user gave it (a registry reference, not the folder it was fetched to).
+    loaded.path = str(args.model)
     if args.label_names:
         if len(args.label_names) != len(loaded.label_names):
             raise InputError("-l/--label_names", f"got {len(args.label_names)} names for the model's "

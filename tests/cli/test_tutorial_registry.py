@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from components.model_io import MODEL_RESOLVERS
@@ -95,3 +97,22 @@ def test_config_from_run_takes_a_registry_version_and_says_what_an_unknown_run_c
     assert commands.cross_validate(argv) == 2
     error = capsys.readouterr().err
     assert "a ZenML training-pipeline run, or registry:NAME@VERSION" in error and len(error.splitlines()) == 1
+
+
+def test_registry_models_are_fetched_once_into_one_cache_and_pages_name_the_reference(client, tmp_path):
+    import tempfile
+
+    from components.model_io import load_model
+    from pipelines import commands
+    from pipelines.registry import model_cache_dir
+
+    reference = f"registry:{NAME}@1"
+    first = load_model(reference)
+    temporary = set(Path(tempfile.gettempdir()).glob("zenml-*"))
+    again = load_model(reference)
+    assert first.path == again.path and Path(first.path).parent == model_cache_dir()
+    assert set(Path(tempfile.gettempdir()).glob("zenml-*")) == temporary  # nothing new left behind
+    out = tmp_path / "why"
+    assert commands.interpret([reference, "ATATATATGCGCATATAT", "-o", str(out), "-n", "4", "--no_progress"]) == 0
+    index = (out / "index.html").read_text()
+    assert reference in index and str(model_cache_dir()) not in index
