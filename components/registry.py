@@ -16,6 +16,8 @@ PRODUCTION = "production"
 CV_SCORE = "cv_test_mcc_mean"
 TEST_SCORE = "test_mcc"
 BASELINE_SCORE = "kmer_1_4_test_mcc"
+# True when the run's validation predictions collapsed to one class: never a production candidate.
+COLLAPSED = "collapsed"
 STAGES = ("staging", "production", "latest", "archived")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -51,22 +53,24 @@ class Candidate:
         version: Version number.
         score: Cross-validated MCC (mean over folds) when known, else test MCC.
         baseline: The k-mer baseline's MCC on the same data, when known.
+        collapsed: The model collapsed to one class (or chance F1) on validation.
     """
 
     version: int
     score: float | None
     baseline: float | None
+    collapsed: bool = False
 
 
 def choose_production(candidates: list[Candidate], current: int | None = None, margin: float = 0.0) -> int | None:
     """The version that should hold ``production``, or ``None`` when no version qualifies.
 
     A version qualifies when its score is known and beats its k-mer baseline by more than
-    ``margin`` (a version without a known baseline never qualifies: it has shown nothing). The best
+    ``margin`` and did not collapse (a version without a known baseline never qualifies: it has shown nothing). The best
     qualifying score wins, the newer version on ties; the current production version keeps its
     stage unless another qualifying version scores strictly higher.
     """
-    qualifying = [c for c in candidates if c.score is not None and c.baseline is not None
+    qualifying = [c for c in candidates if c.score is not None and c.baseline is not None and not c.collapsed
                   and c.score > c.baseline + margin]
     if not qualifying:
         return None
@@ -75,6 +79,31 @@ def choose_production(candidates: list[Candidate], current: int | None = None, m
     if holder is not None and holder.score >= best.score:
         return holder.version
     return best.version
+
+
+def verdict(candidate: Candidate, margin: float = 0.0) -> str:
+    """Why a version does or does not qualify for ``production`` (see :func:`choose_production`)."""
+    if candidate.collapsed:
+        return "collapsed: it predicts one class, never promoted"
+    if candidate.score is None:
+        return "no test or cross-validated MCC recorded"
+    if candidate.baseline is None:
+        return f"MCC {candidate.score:.3f}, no k-mer baseline recorded to beat"
+    if candidate.score > candidate.baseline + margin:
+        return f"MCC {candidate.score:.3f} beats its k-mer baseline {candidate.baseline:.3f}"
+    return f"MCC {candidate.score:.3f} does not beat its k-mer baseline {candidate.baseline:.3f}"
+
+
+def missing_stage_message(name: str, stage: str, candidates: list[Candidate]) -> str:
+    """Why no version of ``name`` holds ``stage``, which versions exist, and the command that promotes one."""
+    if not candidates:
+        return f"no such model version: {name} has no versions yet (train, sweep or a training pipeline registers one)"
+    listed = "; ".join(f"{c.version} ({verdict(c)})" for c in sorted(candidates, key=lambda c: c.version))
+    pick = choose_production(candidates) or max(c.version for c in candidates)
+    return (f"no such model version: no version of {name} holds the {stage} stage. Versions: {listed}. A version "
+            f"is promoted only by the training pipeline's promote step and only when it beats its k-mer baseline "
+            f"(train and sweep register without promoting); promote one by hand with: "
+            f"genomenlp-pipeline models promote {name} {pick}")
 
 
 def version_metadata(summary: dict, cv_result: dict | None = None) -> dict:
@@ -90,7 +119,16 @@ def version_metadata(summary: dict, cv_result: dict | None = None) -> dict:
             if isinstance(value, int | float) and not isinstance(value, bool)}
     if cv_result:
         flat.update(cv_metadata(cv_result))
+    # The original's tracker names (entity, project, group) travel as plain string metadata.
+    flat.update({key: str(value) for key, value in (summary.get("tracking") or {}).items()})
+    # 1/0 rather than a bool: version metadata stays numeric (ZenML plots and compares numbers).
+    flat[COLLAPSED] = int(bool(summary.get("collapsed")))
     return flat
+
+
+def version_tags(summary: dict) -> list[str]:
+    """Tags of a model version: ``entity:TEAM``, ``project:NAME``, ``group:NAME`` from the tracker flags."""
+    return [f"{key.removesuffix('_name')}:{value}" for key, value in (summary.get("tracking") or {}).items()]
 
 
 def cv_metadata(cv_result: dict) -> dict:

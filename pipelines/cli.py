@@ -17,7 +17,7 @@ from pathlib import Path
 
 from components.cli.common import HelpFormatter, run_command
 from components.errors import InputError
-from components.names import Artifacts
+from components.names import Artifacts, Models
 from pipelines import cluster
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -187,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
             "  genomenlp-pipeline quick\n"
             "  genomenlp-pipeline training\n"
             "  genomenlp-pipeline pretraining\n"
-            "  genomenlp-pipeline training --config pipelines/configs/training_pipeline_pretrained.yaml\n\n"
+            "  genomenlp-pipeline training --config pipelines/configs/training_pipeline_pretrained.yaml\n"
+            "  genomenlp-pipeline models list genomic_bert\n"
+            "  genomenlp-pipeline models promote genomic_bert 3\n\n"
             "on Kubeflow (pipelines/configs/*_kubeflow*.yaml):\n"
             "  genomenlp-pipeline stack register-kubeflow --config pipelines/configs/stacks/kubeflow.yaml\n"
             "  genomenlp-pipeline compile\n"
@@ -206,7 +208,32 @@ def build_parser() -> argparse.ArgumentParser:
         )
     # compile, submit and stack: the same pipelines on the Kubeflow stack (pipelines/cluster.py).
     cluster.add_commands(commands, COMMANDS)
+    _add_model_commands(commands)
     return parser
+
+
+def _add_model_commands(commands) -> None:
+    """``models list NAME`` and ``models promote NAME VERSION``: the registry by hand."""
+    models = commands.add_parser("models", help="list the versions of a registered model, or promote one by hand",
+                                 description="The model registry (ZenML's model control plane) by hand.")
+    actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every version: number, stage, and why it does or does not qualify")
+    listing.add_argument("name", nargs="?", default=Models.GENOMIC_BERT, help="registered model (default: %(default)s)")
+    promote = actions.add_parser("promote", help="give a version the production stage (the holder loses it)")
+    promote.add_argument("name", help="registered model, e.g. genomic_bert")
+    promote.add_argument("version", type=int, help="version number")
+
+
+def _models(args) -> int:
+    from pipelines.registry import describe_versions, promote_version
+
+    if args.action == "promote":
+        print(promote_version(args.name, args.version))
+        return 0
+    print("version\tstage\twhy")
+    for line in describe_versions(args.name):
+        print(line)
+    return 0
 
 
 class _HideInputErrorTraceback(logging.Filter):
@@ -243,6 +270,8 @@ def ensure_zenml_repository(root: Path | None = None) -> None:
 
 def _body(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "models":
+        return _models(args)
     if args.command in cluster.CLUSTER_COMMANDS:
         ensure_zenml_repository()
         return cluster.run(args, COMMANDS)

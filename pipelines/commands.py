@@ -21,11 +21,12 @@ from components.cli import train as train_command
 
 
 def _register(model_dir: Path, summary: dict, name: str) -> int:
-    from components.registry import version_metadata
+    from components.registry import version_metadata, version_tags
     from pipelines.registry import register_model_folder
 
     return register_model_folder(model_dir, version_metadata(summary), name=name,
-                                 description=f"trained by the command line into {model_dir}")
+                                 description=f"trained by the command line into {model_dir}",
+                                 tags=version_tags(summary))
 
 
 def _with_registry(entry):
@@ -59,9 +60,16 @@ def fit_powerlaw(argv: list[str] | None = None) -> int:
     return _with_registry(lambda args: fit_powerlaw_command.main(args, metrics_lookup=_registry_metrics))(argv)
 
 
+def cross_validate(argv: list[str] | None = None) -> int:
+    """``cross_validate``, whose ``--config_from_run`` also takes registry versions and ZenML runs."""
+    from pipelines.registry import install_run_resolver
+
+    install_run_resolver()
+    return _with_registry(cross_validate_command.main)(argv)
+
+
 predict = _with_registry(predict_command.main)
 interpret = _with_registry(interpret_command.main)
-cross_validate = _with_registry(cross_validate_command.main)
 pretrain = _with_registry(pretrain_command.main)
 
 _INSTALLED = {"train": train, "sweep": sweep, "fit-powerlaw": fit_powerlaw, "predict": predict,

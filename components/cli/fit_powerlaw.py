@@ -17,6 +17,7 @@ from components.compare.powerlaw import (
     PowerlawConfig,
     fit_powerlaw,
 )
+from components.errors import InputError
 from components.storage import join
 
 
@@ -31,12 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
             "alpha_hist.pdf and alpha_plot.pdf; overlays of all models in OUT/alpha_hist.pdf and OUT/alpha_plot.pdf\n"
             "(PNG copies of every figure); and OUT/summary.tsv, one row per model with its test MCC, ROC-AUC and\n"
             "F1 where known (train's metrics.json beside or above the model folder).\n\n"
-            "example: fit_powerlaw runs/a/model_files runs/b/model_files -o powerlaw_out"
+            "examples:\n"
+            "  fit_powerlaw runs/a/model_files runs/b/model_files -o powerlaw_out\n"
+            "  fit_powerlaw -m sweep_out/model_files -o fit          (the original's form; -m may repeat)"
         ),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("models", nargs="+", metavar="MODEL",
+    parser.add_argument("models", nargs="*", metavar="MODEL",
                         help="model folder (train's OUT/model_files) or registry:NAME[@VERSION|@STAGE]")
+    parser.add_argument("-m", "--model_path", dest="model_paths", action="extend", nargs="+", default=[],
+                        metavar="MODEL", help="the same as MODEL, as the original took it (may repeat)")
     parser.add_argument("-o", "--output_dir", default="powerlaw_out", help="output folder (default: powerlaw_out)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     add_config_arguments(parser, PowerlawConfig)
@@ -51,7 +56,10 @@ def _body(argv: list[str] | None, metrics_lookup: MetricsLookup | None = None) -
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
     config = config_from_args(PowerlawConfig, args)
-    table = fit_powerlaw(args.models, config, args.output_dir, args.overwrite, metrics_lookup)
+    models = [*args.models, *args.model_paths]
+    if not models:
+        raise InputError("MODEL", "give at least one model folder or registry reference (positional or -m)")
+    table = fit_powerlaw(models, config, args.output_dir, args.overwrite, metrics_lookup)
     width = max(5, *(len(name) for name in table["model"]))
     print(f"{'model'.ljust(width)}  matrices  alpha mean  median  in 2-6  test MCC  ROC-AUC")
     for row in table.to_dict("records"):

@@ -7,6 +7,7 @@ import sys
 
 from components.cli.common import HelpFormatter, add_config_arguments, config_from_args, run_command
 from components.cli.predict import add_model_input_arguments
+from components.errors import InputError
 from components.inference.config import InterpretConfig
 from components.inference.interpret import interpret_sequences
 from components.model_io import load_model
@@ -31,14 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
             "sanitised, unique form of the record id: nothing is written outside OUT.\n\n"
             "Sequences longer than the model's window are cut into overlapping windows (--window_overlap); each\n"
             "is attributed and the tracks are merged (a token in several windows gets its mean score).\n\n"
-            "example: interpret train_out/model_files promoters.fa others.fa -l promoter non_promoter -o why"
+            "Class names shown are the model's own, or those of -l in label-index order (as the original took\n"
+            "them).\n\n"
+            "examples:\n"
+            "  interpret train_out/model_files seqs.fasta -l PROMOTER NON-PROMOTER -o why\n"
+            "  interpret train_out/model_files promoters.fa others.fa --true_labels promoter non_promoter -o why"
         ),
         formatter_class=HelpFormatter,
     )
     add_model_input_arguments(parser)
     parser.add_argument("-o", "--output_dir", default="interpret_out",
                         help="output folder, local or s3:// (default: interpret_out)")
-    parser.add_argument("-l", "--labels", nargs="+", metavar="NAME",
+    parser.add_argument("-l", "--label_names", nargs="+", metavar="NAME",
+                        help="display names of the model's classes in label-index order (default: the names it "
+                             "was trained with)")
+    parser.add_argument("--true_labels", nargs="+", metavar="NAME",
                         help="true class name of each input, in input order (shown beside the prediction)")
     parser.add_argument("-n", "--n_steps", type=int, default=argparse.SUPPRESS,
                         help="most Integrated Gradients steps per window (default: 50)")
@@ -54,7 +62,15 @@ def _body(argv: list[str] | None) -> int:
     config = config_from_args(InterpretConfig, args)
     ensure_absent(args.output_dir, args.overwrite)
     loaded = load_model(args.model)
-    result = interpret_sequences(loaded, args.inputs, args.output_dir, config, args.labels, args.overwrite,
+    # Pages name the model as the user gave it (a registry reference, not the folder it was fetched to).
+    loaded.path = str(args.model)
+    if args.label_names:
+        if len(args.label_names) != len(loaded.label_names):
+            raise InputError("-l/--label_names", f"got {len(args.label_names)} names for the model's "
+                             f"{len(loaded.label_names)} classes ({', '.join(loaded.label_names)}): give one per "
+                             "class in label-index order (--true_labels takes one true label per input)")
+        loaded.label_names = list(args.label_names)
+    result = interpret_sequences(loaded, args.inputs, args.output_dir, config, args.true_labels, args.overwrite,
                                  not args.no_progress)
     print(f"{result['records']} sequences interpreted (largest |convergence delta| {result['max_abs_delta']:.2g})")
     print(f"index: {result['index']}")

@@ -8,14 +8,18 @@ import sys
 from pathlib import Path
 
 from components.cli.common import HelpFormatter, add_config_arguments, run_command
+from components.cli.tracking import add_tracker_arguments, tracking_notes, tracking_tags
 from components.cli.train import (
     ModelRegistrar,
     add_data_arguments,
+    add_label_argument,
     add_register_arguments,
     configs_from_args,
+    label_column,
+    print_notes,
     register_if_asked,
 )
-from components.search.local import BEST_FILE, TRIALS_FILE, run_sweep
+from components.search.local import BEST_FILE, TRIALS_FILE, SweepInterrupted, run_sweep
 from components.search.spec import load_sweep
 from components.training.config import ModelConfig, TrainConfig
 from components.training.run import MODEL_DIR, TrainingData
@@ -29,8 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Search hyperparameters with the hosted-dashboard sweep format (method random, grid or bayes; metric;\n"
             "parameters as values, value or min/max with a distribution; early_terminate hyperband). Runs offline\n"
             "with Optuna; the study is kept in OUT/study.db, so running the command again continues it up to -n\n"
-            "trials. A trial whose loss diverges is recorded as failed and the search goes on. Writes OUT/trials.csv,\n"
-            "OUT/hyperparams.json (ready for train -w) and the best trial's model in OUT/model_files.\n\n"
+            "trials. A trial whose loss diverges is recorded as failed and the search goes on; a trial whose\n"
+            "validation predictions collapse to one class (or chance F1) is stopped after --collapse_epochs epochs,\n"
+            "pruned and never chosen. Writes OUT/trials.csv, OUT/trials.json (every trial's settings, by the id\n"
+            "printed as 'Best run <id>'), OUT/hyperparams.json (ready for train -w) and the best trial's model in\n"
+            "OUT/model_files.\n"
+            "Ctrl-C keeps the study and every finished trial; the same command continues it.\n\n"
             "example: sweep data/train.parquet parquet tokens.json -t test -v valid -w sweep.json -n 8 -o sweep_out"
         ),
         formatter_class=HelpFormatter,
@@ -38,8 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_arguments(parser)
     parser.add_argument("-w", "--sweep_config", required=True, metavar="JSON", help="sweep specification")
     parser.add_argument("-n", "--sweep_count", type=int, default=8, help="number of trials (default: 8)")
-    parser.add_argument("-l", "--label_names", nargs="+", default=["labels"],
-                        help="label column, as the original takes it (our datasets always use 'labels')")
+    add_label_argument(parser)
     parser.add_argument("-o", "--output_dir", default="sweep_out", help="output folder (default: sweep_out)")
     parser.add_argument("--hyperparameters", metavar="JSON",
                         help="fixed settings under the search (TrainingArguments-style)")
@@ -58,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to write the Experiment (default: OUT/experiment.yaml)")
     parser.add_argument("--katib_host", metavar="URL", help="Kubernetes API server URL instead of the kubeconfig")
     parser.add_argument("--keep_experiment", action="store_true", help="leave the Experiment on the cluster afterwards")
+    add_tracker_arguments(parser, default_group="sweep", sweep=True)
     add_register_arguments(parser)
     add_config_arguments(parser, TrainConfig, skip=("device",))
     add_config_arguments(parser, ModelConfig)
@@ -70,6 +78,7 @@ def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> in
     args = parser.parse_args(argv)
     if args.dry_run and args.backend != "katib":
         parser.error("--dry_run only applies with --backend katib")
+    print_notes(tracking_notes(args, "sweep"))
     spec = load_sweep(args.sweep_config)
     if args.backend == "katib":
         from components.katib.cli_support import katib_sweep
@@ -81,12 +90,21 @@ def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> in
                            output_dir=args.output_dir, fixed=fixed, dry_run=args.dry_run,
                            experiment_yaml=args.experiment_yaml, host=args.katib_host, keep=args.keep_experiment)
     model, training = configs_from_args(args)
-    data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid)
-    result = run_sweep(spec, data, model, training, args.sweep_count, args.output_dir, not args.no_progress)
+    data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid, label_column(args))
+    try:
+        result = run_sweep(spec, data, model, training, args.sweep_count, args.output_dir, not args.no_progress,
+                           tracking=tracking_tags(args))
+    except SweepInterrupted as interrupted:
+        print(f"sweep: interrupted; {interrupted.kept}", file=sys.stderr)
+        return 130
     failed = sum(row["state"] == "FAIL" for row in result["trials"])
-    pruned = sum(row["state"] == "PRUNED" for row in result["trials"])
-    print(f"{len(result['trials'])} trials ({failed} failed, {pruned} pruned): {args.output_dir}/{TRIALS_FILE}")
-    print(f"Best run trial_{result['best_trial']:04d} with {result['metric']}={result['best_value']:.4f}")
+    pruned = sum(row["state"] == "PRUNED" for row in result["trials"]) - result["collapsed"]
+    print(f"{len(result['trials'])} trials ({failed} failed, {result['collapsed']} collapsed, {pruned} pruned): "
+          f"{args.output_dir}/{TRIALS_FILE}")
+    if result["collapse_advice"]:
+        print(f"{result['collapse_advice']}; collapsed trials are never chosen")
+    # The original's line: its id is what `cross_validate --config_from_run ID -m OUT` takes.
+    print(f"Best run {result['best_id']} with {spec.metric.key}={result['best_value']:.4f}")
     print(f"hyperparameters: {args.output_dir}/{BEST_FILE}  model: {args.output_dir}/{MODEL_DIR}")
     register_if_asked(args, registrar, Path(args.output_dir) / MODEL_DIR, result["summary"])
     return 0

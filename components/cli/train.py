@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from components.cli.common import HelpFormatter, add_config_arguments, run_command
+from components.cli.tracking import TRACKING_KEY, add_tracker_arguments, tracking_notes, tracking_tags
+from components.errors import InputError
 from components.training.config import (
     ModelConfig,
     TrainConfig,
@@ -17,7 +20,15 @@ from components.training.config import (
     training_config_from_mapping,
 )
 from components.training.data import FORMATS
-from components.training.run import METRICS_FILE, MODEL_DIR, REPORT_FILE, TrainingData, train_classifier
+from components.training.loop import STATE_FILE
+from components.training.run import (
+    CHECKPOINT_DIR,
+    METRICS_FILE,
+    MODEL_DIR,
+    REPORT_FILE,
+    TrainingData,
+    train_classifier,
+)
 
 TRIAL_FLAGS = ("learning_rate", "per_device_train_batch_size", "num_train_epochs", "weight_decay", "seed")
 
@@ -37,14 +48,48 @@ def add_register_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register_if_asked(args: argparse.Namespace, registrar: ModelRegistrar | None, model_dir: Path,
                       summary: dict) -> None:
-    """Register the run's model unless ``--no_register``; say where it went."""
+    """Register the run's model unless ``--no_register`` or it collapsed; say where it went."""
     if args.no_register:
+        return
+    if summary.get("collapsed"):
+        print("model not registered: it collapsed (a constant predictor is never a candidate)")
         return
     if registrar is None:
         print("model not registered: run the installed command (with ZenML) to register it")
         return
     version = registrar(model_dir, summary, args.register)
-    print(f"registered as registry:{args.register}@{version}")
+    tags = "".join(f" {name}={value}" for name, value in (summary.get(TRACKING_KEY) or {}).items())
+    print(f"registered as registry:{args.register}@{version}" + (f" (tagged{tags})" if tags else ""))
+
+
+def add_label_argument(parser: argparse.ArgumentParser) -> None:
+    """``-l/--label_names COLUMN``: the label column, as HF ``TrainingArguments.label_names`` names it."""
+    parser.add_argument("-l", "--label_names", nargs="+", default=["labels"], metavar="COLUMN",
+                        help="column holding the class ids (default: labels, as create_dataset_bio writes it)")
+
+
+def label_column(args: argparse.Namespace) -> str:
+    """The one label column ``-l`` names (the classifiers here predict one label per sequence)."""
+    if len(args.label_names) != 1:
+        raise InputError("-l/--label_names", f"give one label column, got {len(args.label_names)}: "
+                         f"{' '.join(args.label_names)}")
+    return args.label_names[0]
+
+
+def interrupted_run(out_dir: str) -> str:
+    """What Ctrl-C left of a training run in ``out_dir``: its last finished epoch, or nothing."""
+    state = Path(out_dir) / CHECKPOINT_DIR / STATE_FILE
+    if not state.is_file():
+        return "no epoch had finished, nothing to keep"
+    epoch = json.loads(state.read_text())["epoch"]
+    return (f"kept the checkpoint of epoch {epoch} in {state.parent}; run the same command again to resume "
+            "from it")
+
+
+def print_notes(notes: list[str]) -> None:
+    """Notes about accepted flags that have no effect here, one line each, on stderr."""
+    for note in notes:
+        print(note, file=sys.stderr)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, with_tokeniser: bool = True) -> None:
@@ -80,16 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to train (default: auto = CUDA when present)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in OUT")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    add_label_argument(parser)
+    parser.add_argument("-n", "--sweep_count", type=int, metavar="N",
+                        help="accepted for the original tutorial's command line and ignored: train runs once "
+                             "(use sweep -n for a search)")
+    add_tracker_arguments(parser, default_group="train")
     add_register_arguments(parser)
     add_config_arguments(parser, TrainConfig, skip=("device",))
     add_config_arguments(parser, ModelConfig)
     return parser
 
 
-def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
-    """The ``-w`` file's settings (if any) with every flag given on the command line on top."""
-    values = read_hyperparams(args.hyperparameters) if args.hyperparameters else {}
-    source = args.hyperparameters or "flags"
+def configs_from_args(args: argparse.Namespace, values: dict | None = None,
+                      source: str | None = None) -> tuple[ModelConfig, TrainConfig]:
+    """The ``-w`` file's settings (or ``values`` from ``source``) with every flag given on the command line on top."""
+    if values is None:
+        values = read_hyperparams(args.hyperparameters) if args.hyperparameters else {}
+        source = args.hyperparameters or "flags"
     init_from = getattr(args, "init_from", None) or values.get("init_from")
     if init_from:
         # Fine-tuning: the classifier takes the encoder's shape unless the file or flags say otherwise.
@@ -105,9 +157,23 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
 def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
-    data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid)
+    notes = tracking_notes(args, "train")
+    if args.sweep_count is not None:
+        notes.append(f"train: note: -n {args.sweep_count} is ignored: train runs once "
+                     "(sweep -n sets a search's trials)")
+    print_notes(notes)
+    data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid, label_column(args))
     model_config, train_config = configs_from_args(args)
-    summary = train_classifier(data, model_config, train_config, args.output_dir, args.overwrite, not args.no_progress)
+    try:
+        summary = train_classifier(data, model_config, train_config, args.output_dir, args.overwrite,
+                                   not args.no_progress, tracking=tracking_tags(args))
+    except KeyboardInterrupt:
+        print(f"train: interrupted; {interrupted_run(args.output_dir)}", file=sys.stderr)
+        return 130
+    if summary.get("collapsed"):
+        print(f"COLLAPSED: {summary['collapsed'].removeprefix('collapsed: ')}")
+    elif summary.get("stopped_early"):
+        print(summary["stopped_early"])
     flag = "beats" if summary["beats_kmer_baseline"] else "does NOT beat"
     print(f"test: MCC {summary['test_mcc']:.3f}  ROC-AUC {summary['test_roc_auc']:.3f}  F1 {summary['test_f1']:.3f} "
           f"(epoch {summary['best_epoch']} chosen on valid); {flag} the k-mer baseline")

@@ -80,7 +80,7 @@ def resolve_inputs(arguments: list[str], alphabet: Alphabet, labels: list[str] |
     if not arguments:
         raise InputError("SEQS", "give at least one FASTA file or sequence")
     if labels is not None and len(labels) != len(arguments):
-        raise InputError("--labels", f"got {len(labels)} names for {len(arguments)} inputs: give one true label "
+        raise InputError("--true_labels", f"got {len(labels)} names for {len(arguments)} inputs: give one true label "
                          "per input file or sequence, in the same order")
     sources, raw_count = [], 0
     for index, argument in enumerate(arguments):

@@ -16,8 +16,9 @@ from pathlib import Path
 from components.errors import InputError
 from components.search.spec import ALIASES, Distribution, Method, SweepSpec, split_settings
 from components.training.baselines import fit_baselines
+from components.training.collapse import HIGH_LEARNING_RATE, TrainingCollapsed
 from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
-from components.training.loop import TrainingDiverged
+from components.training.loop import PruneRun, TrainingDiverged
 from components.training.report import beats_baseline, write_sweep_report
 from components.training.run import (
     METRICS_FILE,
@@ -30,8 +31,58 @@ from components.training.run import (
 
 STUDY_FILE = "study.db"
 TRIALS_FILE = "trials.csv"
+# Every trial's full settings by trial id, for `cross_validate --config_from_run TRIAL_ID -m OUT`.
+TRIAL_SETTINGS_FILE = "trials.json"
 BEST_FILE = "hyperparams.json"
 TRIALS_DIR = "trials"
+# Optuna user attributes: why a trial collapsed, and that a trial was cut short by Ctrl-C (not finished).
+COLLAPSED = "collapsed"
+INTERRUPTED = "interrupted"
+# A learning-rate range suggested after collapses when no completed trial shows a better top: where AdamW on
+# a small transformer classifier usually trains (this project's default is 5e-4).
+SUGGESTED_MIN_LEARNING_RATE = 1e-5
+SUGGESTED_MAX_LEARNING_RATE = 1e-3
+
+
+def trial_id(number: int) -> str:
+    """The id ``sweep`` prints for a trial (its folder name under ``OUT/trials``)."""
+    return f"trial_{number:04d}"
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep, with what was kept on disk.
+
+    Attributes:
+        kept: One line naming the study, its finished trials and how to continue.
+    """
+
+    def __init__(self, kept: str) -> None:
+        super().__init__(kept)
+        self.kept = kept
+
+
+class _QuietTrialFailures(logging.Filter):
+    """Drop Optuna's traceback for trials stopped by bad settings (divergence) and drop Ctrl-C reports.
+
+    Optuna logs every failed trial with its traceback; a diverged trial is an expected outcome that
+    trials.csv records, and Ctrl-C is reported once, as one line, by the command.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, KeyboardInterrupt) or "KeyboardInterrupt" in record.getMessage():
+            self.interrupted = True
+            return False
+        if self.interrupted:  # Optuna's second line about the interrupted trial ("failed with value None")
+            return False
+        if isinstance(error, InputError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def _sampler(spec: SweepSpec, seed: int):
@@ -99,13 +150,32 @@ def run_sweep(
     trials: int,
     out_dir: str,
     show_progress: bool = True,
+    tracking: dict | None = None,
 ) -> dict:
     """Run (or continue) the study until it holds ``trials`` finished trials; keep the best model.
+
+    A trial whose validation predictions collapse (one class, or chance F1) is stopped after at most
+    ``collapse_epochs`` epochs and pruned; it is never chosen. Ctrl-C keeps the study and every
+    finished trial and raises :class:`SweepInterrupted` saying so.
+
+    Args:
+        spec: The sweep specification.
+        data: The dataset.
+        base_model: Model settings under the search.
+        base_training: Training settings under the search.
+        trials: Finished trials the study should hold.
+        out_dir: Output folder (the study lives in it).
+        show_progress: Show progress bars.
+        tracking: The original's tracker names, recorded in ``metrics.json``.
 
     Returns:
         ``{"best_trial", "best_value", "metric", "hyperparameters" (fixed settings and best values, as in
         ``hyperparams.json``), "best_values" (the searched values and selection metric only), "trials",
-        "summary"}``.
+        "best_id", "collapsed" (how many trials collapsed), "collapse_advice", "summary"}``.
+
+    Raises:
+        InputError: No trial finished, e.g. every trial collapsed (the message says how many and what to change).
+        SweepInterrupted: Ctrl-C.
     """
     import optuna
 
@@ -136,21 +206,43 @@ def run_sweep(
             print(f"trial={trial.number} epoch={epoch} {metric}={row[metric]:.6g}", flush=True)
             trial.report(row[metric], epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+                raise PruneRun(f"pruned after epoch {epoch}")
 
-        trial_dir = out / TRIALS_DIR / f"trial_{trial.number:04d}"
+        trial_dir = out / TRIALS_DIR / trial_id(trial.number)
         try:
             summary = train_classifier(data, model, training, str(trial_dir), overwrite=True,
-                                       show_progress=show_progress, on_epoch=report, with_baselines=False)
-        except (optuna.TrialPruned, TrainingDiverged):
+                                       show_progress=show_progress, on_epoch=report, with_baselines=False,
+                                       keep_collapsed=False)
+        except TrainingCollapsed as error:
             shutil.rmtree(trial_dir, ignore_errors=True)
+            trial.set_user_attr(COLLAPSED, error.problem)
+            print(f"trial={trial.number} {error.problem}", flush=True)
+            raise optuna.TrialPruned(error.problem) from None
+        except PruneRun as error:
+            shutil.rmtree(trial_dir, ignore_errors=True)
+            raise optuna.TrialPruned(str(error)) from None
+        except TrainingDiverged:
+            shutil.rmtree(trial_dir, ignore_errors=True)
+            raise
+        except KeyboardInterrupt:
+            shutil.rmtree(trial_dir, ignore_errors=True)
+            trial.set_user_attr(INTERRUPTED, True)
             raise
         return summary[metric]
 
-    finished = [t for t in study.trials if t.state.is_finished()]
+    # A trial cut short by Ctrl-C is recorded as failed by Optuna but does not count: it is run again.
+    finished = [t for t in study.trials if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED)]
     remaining = max(0, trials - len(finished))
-    if remaining:
-        study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged,))
+    quiet = _QuietTrialFailures()
+    optuna_logger = logging.getLogger("optuna.study._optimize")
+    optuna_logger.addFilter(quiet)
+    try:
+        if remaining:
+            study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged,))
+    except KeyboardInterrupt:
+        raise SweepInterrupted(_kept_after_interrupt(study, out)) from None
+    finally:
+        optuna_logger.removeFilter(quiet)
     result = _publish(study, spec, out, metric)
     # The fixed settings under the search travel with the best values, so `train -w` reproduces the run.
     fixed = {**base_model.model_dump(mode="json"), **base_training.model_dump(mode="json", exclude={"device"})}
@@ -158,7 +250,13 @@ def run_sweep(
     result["hyperparameters"] = {key: value for key, value in {**fixed, **result["best_values"]}.items()
                                  if value is not None}
     (out / BEST_FILE).write_text(json.dumps(result["hyperparameters"], indent=2) + "\n")
+    selection = {"metric_for_best_model": metric, "greater_is_better": direction == "maximize"}
+    (out / TRIAL_SETTINGS_FILE).write_text(json.dumps(_trial_settings(study, fixed, selection), indent=2) + "\n")
     _add_baselines(result["summary"], load_training_data(data), base_training.seed)
+    result["summary"]["sweep"] = {"best_trial": result["best_id"], "trials": len(result["trials"]),
+                                  "collapsed_trials": result["collapsed"]}
+    if tracking:
+        result["summary"]["tracking"] = dict(tracking)
     (out / METRICS_FILE).write_text(json.dumps(result["summary"], indent=2))
     write_sweep_report(out / REPORT_FILE, result, plot_trials(result["trials"], metric, out / "trials.png"))
     return result
@@ -195,12 +293,57 @@ def _add_baselines(summary: dict, loaded, seed: int) -> None:
         summary["beats_kmer_baseline"] = beats_baseline(summary, summary["baselines"])
 
 
+def _kept_after_interrupt(study, out: Path) -> str:
+    """What an interrupted sweep leaves: the study, its finished trials' folders, and how to continue."""
+    counted = [t for t in study.trials if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED)]
+    complete = [t for t in counted if t.state.name == "COMPLETE"]
+    folders = [str(out / TRIALS_DIR / trial_id(t.number)) for t in complete]
+    kept = f"kept {out / STUDY_FILE} with {len(counted)} finished trial(s)"
+    if folders:
+        kept += f" and their models in {', '.join(folders)}"
+    return (f"{kept}; the unfinished trial was discarded and no summary was written; "
+            "run the same command again to continue the study")
+
+
+def collapse_advice(rows: list[dict]) -> str:
+    """How many trials collapsed, the learning rates they used, and a narrower range to try."""
+    collapsed = [row for row in rows if row.get(COLLAPSED)]
+    line = f"{len(collapsed)} of {len(rows)} trials collapsed (validation predictions one class or at chance)"
+    rates = sorted(row["param_learning_rate"] for row in collapsed if row.get("param_learning_rate") is not None)
+    if not rates:
+        return line + "; narrow the learning-rate range in the sweep spec"
+    line += f" at learning_rate {rates[0]:g}-{rates[-1]:g}"
+    high = [rate for rate in rates if rate > HIGH_LEARNING_RATE]
+    if not high:
+        return line + ": rates this small may need more epochs; raise the range's min or the epochs"
+    # Keep the top of the range under the collapses: at the largest completed rate below them, else the default.
+    below = [row["param_learning_rate"] for row in rows if row["state"] == "COMPLETE"
+             and row.get("param_learning_rate") is not None and row["param_learning_rate"] < high[0]]
+    top = max(below) if below else SUGGESTED_MAX_LEARNING_RATE
+    return (line + "; narrow the learning-rate range in the sweep spec, e.g. "
+            f'"learning_rate": {{"min": {SUGGESTED_MIN_LEARNING_RATE:g}, "max": {top:.2g}}}')
+
+
+def _trial_settings(study, fixed: dict, selection: dict) -> dict:
+    """Every trial's state, value and full settings (fixed settings under the sampled ones), by trial id."""
+    settings = {}
+    for trial in study.trials:
+        sampled = {**trial.user_attrs.get("train_fields", {}), **trial.user_attrs.get("model_fields", {}),
+                   **selection}
+        settings[trial_id(trial.number)] = {
+            "state": trial.state.name, "value": trial.value, COLLAPSED: trial.user_attrs.get(COLLAPSED),
+            "hyperparameters": {key: value for key, value in {**fixed, **sampled}.items() if value is not None}}
+    return settings
+
+
 def _publish(study, spec: SweepSpec, out: Path, metric: str) -> dict:
     import optuna
 
     rows = []
     for trial in study.trials:
-        rows.append({"trial": trial.number, "state": trial.state.name, metric: trial.value,
+        state = "INTERRUPTED" if trial.user_attrs.get(INTERRUPTED) else trial.state.name
+        rows.append({"trial": trial.number, "id": trial_id(trial.number), "state": state,
+                     metric: trial.value, COLLAPSED: trial.user_attrs.get(COLLAPSED) or "",
                      "seconds": trial.duration.total_seconds() if trial.duration else None,
                      **{f"param_{k}": v for k, v in trial.params.items()}})
     with (out / TRIALS_FILE).open("w", newline="") as handle:
@@ -209,17 +352,21 @@ def _publish(study, spec: SweepSpec, out: Path, metric: str) -> dict:
         writer.writerows(rows)
     complete = [t for t in study.trials if t.state is optuna.trial.TrialState.COMPLETE]
     if not complete:
-        raise InputError(spec.name, "no trial finished (all failed or were pruned); narrow the learning-rate range")
+        if any(row[COLLAPSED] for row in rows):
+            raise InputError(str(out), f"no trial to choose: {collapse_advice(rows)}")
+        raise InputError(str(out), "no trial finished (all failed or were pruned); narrow the learning-rate range")
     best = study.best_trial
     hyperparameters = {**best.user_attrs["train_fields"], **best.user_attrs["model_fields"],
                        "metric_for_best_model": metric, "greater_is_better": spec.metric.goal == "maximize"}
     (out / BEST_FILE).write_text(json.dumps(hyperparameters, indent=2) + "\n")
-    best_dir = out / TRIALS_DIR / f"trial_{best.number:04d}"
+    best_dir = out / TRIALS_DIR / trial_id(best.number)
     if (out / MODEL_DIR).exists():
         shutil.rmtree(out / MODEL_DIR)
     shutil.copytree(best_dir / MODEL_DIR, out / MODEL_DIR)
     shutil.copy(best_dir / METRICS_FILE, out / METRICS_FILE)
     logging.getLogger(__name__).info("best trial %s", best.number)
-    return {"best_trial": best.number, "best_value": best.value, "metric": spec.metric.name,
-            "hyperparameters": hyperparameters, "trials": rows,
+    collapsed = sum(bool(row[COLLAPSED]) for row in rows)
+    return {"best_trial": best.number, "best_id": trial_id(best.number), "best_value": best.value,
+            "metric": spec.metric.name, "hyperparameters": hyperparameters, "trials": rows,
+            "collapsed": collapsed, "collapse_advice": collapse_advice(rows) if collapsed else None,
             "summary": json.loads((out / METRICS_FILE).read_text())}

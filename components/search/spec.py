@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from components.errors import InputError, describe_validation_error
 from components.storage import read_text
-from components.training.config import ModelConfig, TrainConfig
+from components.training.config import TUTORIAL_SWEEP, ModelConfig, TrainConfig
 
 ALIASES = {"batch_size": "per_device_train_batch_size", "epochs": "num_train_epochs"}
 
@@ -112,12 +112,30 @@ class SweepSpec(BaseModel):
         return self
 
 
+def _check_kind(path: str, values) -> None:
+    """Refuse, with a pointer to the right file, a JSON that is not a sweep specification."""
+    if isinstance(values, list):
+        raise InputError(path, f"is a JSON array ({len(values)} items); sweep -w takes one JSON object, a sweep "
+                         f"specification such as {TUTORIAL_SWEEP}")
+    if not isinstance(values, dict):
+        raise InputError(path, f"expected a JSON object, a sweep specification such as {TUTORIAL_SWEEP}")
+    if "parameters" not in values:
+        known = set(TrainConfig.model_fields) | set(ModelConfig.model_fields) | {"output_dir", "num_train_epochs"}
+        if known & set(values):
+            raise InputError(path, "is a training-arguments file (for train -w), not a sweep specification: sweep -w "
+                             f"takes method/metric/parameters, e.g. {TUTORIAL_SWEEP} (fixed settings under the "
+                             "search go to --hyperparameters)")
+
+
 def load_sweep(path: str) -> SweepSpec:
     """Read and check a sweep JSON; problems are one line naming the file."""
     try:
-        return SweepSpec(**json.loads(read_text(path)))
+        values = json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise InputError(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+    _check_kind(path, values)
+    try:
+        return SweepSpec(**values)
     except ValidationError as error:
         raise InputError(path, describe_validation_error(error)) from None
 

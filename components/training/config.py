@@ -68,6 +68,9 @@ class TrainConfig(BaseModel):
     metric_for_best_model: str = Field("eval_f1", description="Validation metric that picks the checkpoint.")
     greater_is_better: bool | None = Field(
         None, description="Direction of that metric (default: loss lower, others higher).")
+    collapse_epochs: int = Field(
+        2, ge=0, description="Stop a run whose first N validations all predict one class or score chance F1, and "
+        "mark it collapsed (0: never).")
     device: Device = Field(Device.AUTO, description="auto, cpu or cuda.")
     init_from: str | None = Field(
         None,
@@ -82,19 +85,33 @@ def higher_is_better(config: TrainConfig) -> bool:
     return not config.metric_for_best_model.endswith("loss")
 
 
+# Where the example files live in the repository, for messages that point at the right kind of file.
+TUTORIAL_HYPERPARAMS = "data/tutorial/hyperparams.json"
+TUTORIAL_SWEEP = "data/tutorial/sweep.json"
 # Keys of HF TrainingArguments that hold credentials: never copied anywhere.
 SECRET_KEYS = frozenset({"hub_token", "push_to_hub_token", "hub_private_repo_token", "wandb_api_key"})
 _RENAMED = {"metric_for_best_model": lambda value: value if str(value).startswith("eval_") else f"eval_{value}"}
 
 
 def read_hyperparams(path: str) -> dict:
-    """A TrainingArguments-style JSON object (the tutorial's file, or a sweep's ``hyperparams.json``)."""
+    """A TrainingArguments-style JSON object (the tutorial's file, or a sweep's ``hyperparams.json``).
+
+    Raises:
+        InputError: Not JSON, a JSON array, or a sweep specification (the message names the right file).
+    """
     try:
         values = json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise InputError(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+    if isinstance(values, list):
+        raise InputError(path, f"is a JSON array ({len(values)} items); expected one JSON object of training "
+                         f"arguments such as {TUTORIAL_HYPERPARAMS}")
     if not isinstance(values, dict):
-        raise InputError(path, "expected a JSON object of hyperparameters")
+        raise InputError(path, f"expected a JSON object of training arguments such as {TUTORIAL_HYPERPARAMS}")
+    if "parameters" in values and ({"method", "metric"} & set(values) or isinstance(values["parameters"], dict)):
+        raise InputError(path, "is a sweep specification (method/metric/parameters), not training arguments: give it "
+                         f"to sweep -w; train -w and cross_validate -w take a file such as {TUTORIAL_HYPERPARAMS} "
+                         "or a sweep's OUT/hyperparams.json")
     return values
 
 

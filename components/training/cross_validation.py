@@ -52,8 +52,12 @@ def cross_validate(
     out_dir: str,
     overwrite: bool = False,
     show_progress: bool = True,
+    tracking: dict | None = None,
 ) -> dict:
     """Train and score one model per fold; write per-fold and mean ± sd figures and a plot.
+
+    A fold whose model collapsed (one class, or chance F1, on validation) is marked so in the fold
+    table, counted in ``collapsed_folds`` and named in a banner of the report.
 
     Returns:
         The content of ``cv_metrics.json``.
@@ -76,19 +80,24 @@ def cross_validate(
             raise InputError(data.train_path, f"fold {fold} holds a single class: use fewer folds")
         fold_data = loaded.with_splits(train=train.subset(kept), test=train.subset(held_out))
         summary = train_classifier(fold_data, model_config, train_config, str(out / f"fold_{fold}"),
-                                   overwrite=False, show_progress=show_progress, on_epoch=None)
+                                   overwrite=False, show_progress=show_progress, on_epoch=None, tracking=tracking)
         row = {"fold": fold, "train_rows": len(kept), "test_rows": len(held_out), "best_epoch": summary["best_epoch"],
                "initial_weights_sha256": summary["initial_weights_sha256"],
+               "collapsed": summary.get("collapsed") or "",
                **{key: summary[key] for key in SUMMARISED}}
         for name, figures in summary["baselines"].items():
             row.update({f"{name}_{key}": figures[key] for key in ("test_mcc", "test_roc_auc", "test_f1")})
         rows.append(row)
-        print(f"fold {fold}: " + "  ".join(f"{key.removeprefix('test_')}={summary[key]:.3f}" for key in SUMMARISED[:4]),
-              flush=True)
-    numeric = [key for key in rows[0] if key not in ("fold", "initial_weights_sha256")]
+        collapsed = f"  COLLAPSED ({summary['collapsed']})" if summary.get("collapsed") else ""
+        print(f"fold {fold}: " + "  ".join(f"{key.removeprefix('test_')}={summary[key]:.3f}" for key in SUMMARISED[:4])
+              + collapsed, flush=True)
+    numeric = [key for key in rows[0] if key not in ("fold", "initial_weights_sha256", "collapsed")]
     result = {"folds": rows, "summary": {key: _mean_sd([row[key] for row in rows]) for key in numeric},
               "k": folds, "seed": train_config.seed, "model": model_config.model_dump(mode="json"),
-              "training": train_config.model_dump(mode="json")}
+              "training": train_config.model_dump(mode="json"),
+              "collapsed_folds": [row["fold"] for row in rows if row["collapsed"]]}
+    if tracking:
+        result["tracking"] = dict(tracking)
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(out / FOLDS_FILE, index=False)

@@ -12,7 +12,6 @@ from components.errors import InputError
 from components.storage import exists, is_remote, join, open_input
 
 FORMATS = ("parquet", "csv", "json", "dataset")
-_REQUIRED = ("input_ids", "labels")
 
 
 @dataclass
@@ -77,15 +76,15 @@ def _read_frame(path: str, file_format: str):
     raise InputError(file_format, f"unknown format; choose one of {', '.join(FORMATS)}")
 
 
-def load_split(path: str, file_format: str) -> EncodedSplit:
-    """Read one split; a one-line error when it lacks the encoded columns."""
+def load_split(path: str, file_format: str, label_column: str = "labels") -> EncodedSplit:
+    """Read one split (class ids from ``label_column``); a one-line error when it lacks the encoded columns."""
     try:
         frame = _read_frame(path, file_format)
     except InputError:
         raise
     except (ValueError, OSError, KeyError) as error:
         raise InputError(path, f"cannot be read as {file_format} ({str(error).splitlines()[0]})") from None
-    missing = [column for column in _REQUIRED if column not in frame]
+    missing = [column for column in ("input_ids", label_column) if column not in frame]
     if missing:
         raise InputError(path, f"lacks columns {missing}: build it with create_dataset_bio or kmerise_bio")
     if frame.empty:
@@ -93,7 +92,7 @@ def load_split(path: str, file_format: str) -> EncodedSplit:
     parents = frame["parent"].to_numpy() if "parent" in frame else np.arange(len(frame))
     ids = [np.asarray(row, dtype=np.int64) for row in frame["input_ids"]]
     features = frame["feature"].astype(str).tolist() if "feature" in frame else None
-    return EncodedSplit(ids, frame["labels"].to_numpy(dtype=np.int64), parents, path, features)
+    return EncodedSplit(ids, frame[label_column].to_numpy(dtype=np.int64), parents, path, features)
 
 
 def dataset_manifest(train_path: str) -> dict | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from components.errors import InputError
+from components.training.collapse import collapse_message, degenerate_reason
 from components.training.config import TrainConfig, higher_is_better
 from components.training.data import EncodedSplit, batches
 from components.training.metrics import classification_metrics
@@ -25,6 +26,9 @@ from components.training.optim import adamw, autocast_dtype, choose_device, line
 # An epoch whose mean training loss is this many times chance level (ln of the class count) is
 # not learning but blowing up: stop it rather than spend the remaining epochs.
 DIVERGENCE_FACTOR = 4.0
+# History column: 1 when that epoch's validation predictions were one class or at chance (a Katib
+# metric line too, so its early stopping can act on it).
+DEGENERATE = "eval_degenerate"
 STATE_FILE = "state.json"
 LAST_WEIGHTS = "last.safetensors"
 BEST_WEIGHTS = "best.safetensors"
@@ -35,14 +39,25 @@ class TrainingDiverged(InputError):
     """The loss became NaN or infinite (usually a learning rate far too high)."""
 
 
+class PruneRun(Exception):
+    """Raised by an ``on_epoch`` callback to stop a run after this epoch (a search pruning a poor trial)."""
+
+
 @dataclass
 class FitResult:
-    """What training produced: per-epoch history and the epoch chosen on validation."""
+    """What training produced: per-epoch history, the epoch chosen on validation, and why it stopped early.
+
+    Attributes:
+        collapsed: Set when no epoch ever showed signal (see ``components.training.collapse``).
+        stopped_early: Set when a run that had shown signal fell to one class or chance for good.
+    """
 
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     best_value: float = float("nan")
     resumed_from: int = 0
+    collapsed: str | None = None
+    stopped_early: str | None = None
 
 
 def predict_probabilities(model, split: EncodedSplit, batch_size: int, pad_id: int, device) -> tuple[np.ndarray, float]:
@@ -130,6 +145,10 @@ def fit(
         on_epoch: Called with (epoch, history row) after each epoch; may raise to stop (pruning).
         show_progress: Show a progress bar per epoch.
 
+    A run whose first ``config.collapse_epochs`` validations (fewer when it has fewer epochs) are all
+    degenerate stops with ``collapsed`` set; one that showed signal and then stays degenerate for that
+    many epochs stops with ``stopped_early`` set, keeping its best epoch.
+
     Raises:
         TrainingDiverged: The training loss became NaN or infinite.
     """
@@ -179,10 +198,12 @@ def fit(
             raise TrainingDiverged("learning_rate", f"mean training loss {running / seen:.2f} in epoch {epoch} is over "
                                    f"{DIVERGENCE_FACTOR:g}× chance ({chance:.2f}): "
                                    f"{config.learning_rate:g} is likely too high")
-        figures, _ = evaluate(model, valid, config.per_device_eval_batch_size, pad_id, device, "eval_")
+        figures, probabilities = evaluate(model, valid, config.per_device_eval_batch_size, pad_id, device, "eval_")
         row = {"epoch": epoch, "train_loss": running / seen, "learning_rate": scheduler.get_last_lr()[0],
                "epoch_seconds": time.perf_counter() - epoch_started}
         row.update({k: v for k, v in figures.items() if k != "eval_confusion_matrix"})
+        reason = degenerate_reason(valid.labels, probabilities, figures["eval_f1"])
+        row[DEGENERATE] = float(reason is not None)
         result.history.append(row)
         value = row[config.metric_for_best_model]
         if result.best_epoch == 0 or (value > result.best_value if better else value < result.best_value):
@@ -192,6 +213,33 @@ def fit(
             os.replace(checkpoint_dir / f".{BEST_WEIGHTS}.tmp", checkpoint_dir / BEST_WEIGHTS)
             result.best_epoch, result.best_value = epoch, value
         _save_state(checkpoint_dir, model, optimizer, scheduler, result, epoch, fingerprint)
+        stop = _collapse_check(result, reason, config)
         if on_epoch is not None:
-            on_epoch(epoch, row)
+            try:
+                on_epoch(epoch, row)
+            except PruneRun:
+                # A collapsed run stops here anyway, and its collapse is the reason to report.
+                if result.collapsed is None:
+                    raise
+        if stop:
+            break
     return result
+
+
+def _collapse_check(result: FitResult, reason: str | None, config: TrainConfig) -> bool:
+    """Record a collapse (or a late fall to one class) in ``result``; whether training should stop."""
+    patience = config.collapse_epochs
+    if not patience or reason is None:
+        return False
+    history = result.history
+    if not any(row.get(DEGENERATE) == 0 for row in history):
+        # Never any signal: decide after `patience` epochs, or at the end of a shorter run.
+        if len(history) >= min(patience, config.num_train_epochs):
+            result.collapsed = collapse_message(reason, len(history), config.learning_rate)
+            return True
+        return False
+    if len(history) >= patience and all(row.get(DEGENERATE) == 1 for row in history[-patience:]):
+        result.stopped_early = (f"stopped after epoch {history[-1]['epoch']}: {reason} for {patience} epochs; "
+                                f"epoch {result.best_epoch} is kept")
+        return True
+    return False

@@ -25,8 +25,14 @@ def _image(path: Path) -> str:
     return f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{encoded}"></figure>'
 
 
+def collapse_banner(text: str) -> str:
+    """A red banner at the top of a page saying the model collapsed (``text`` is escaped here)."""
+    return (f'<p class="flag banner">⚠ COLLAPSED: {html.escape(text)}. A collapsed model predicts one class or '
+            "no better than chance: it is never selected or registered.</p>")
+
+
 def write_report(path: Path, title: str, test_metrics: dict, baselines: dict[str, dict], figures: list[Path],
-                 facts: dict[str, str]) -> Path:
+                 facts: dict[str, str], banner: str | None = None) -> Path:
     """Write the report: test figures beside the baselines, a flag when the model does not beat them.
 
     Args:
@@ -36,6 +42,7 @@ def write_report(path: Path, title: str, test_metrics: dict, baselines: dict[str
         baselines: Baseline name → its ``test_`` metrics.
         figures: PNG files to inline.
         facts: Short key → value lines (data, model size, epochs, time), escaped.
+        banner: Why the run collapsed, shown above everything (``None``: it did not).
     """
     flag = (
         '<p class="ok">The model beats the k-mer baseline on test MCC.</p>'
@@ -47,7 +54,7 @@ def write_report(path: Path, title: str, test_metrics: dict, baselines: dict[str
     rows = _row("model", test_metrics, "test_", emphasis=True) + "".join(
         _row(f"baseline: {name}", metrics, "test_") for name, metrics in baselines.items()
     )
-    body = f"""<h2>Test split</h2>
+    body = f"""{collapse_banner(banner) if banner else ""}<h2>Test split</h2>
 {flag}
 <table><tr><th></th>{header}</tr>{rows}</table>
 <h2>Figures</h2>
@@ -66,6 +73,7 @@ table {{ border-collapse: collapse; margin: 1rem 0; }} \
 td, th {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }} \
 .flag {{ color: #a40000; font-weight: bold; }} .ok {{ color: #1b6e1b; }}
+.banner {{ border: 2px solid #a40000; padding: .6rem; background: #fff0f0; }}
 figure {{ display: inline-block; margin: .5rem; }} img {{ max-width: 100%; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
@@ -106,7 +114,13 @@ def write_cv_report(path: Path, result: dict, figure: Path) -> Path:
         lines.append(line)
     folds = [{k: v for k, v in row.items() if k != "initial_weights_sha256"} for row in result["folds"]]
     body = f"<h2>Mean ± sd over folds</h2>{table(lines)}<h2>Per fold</h2>{table(folds)}<h2>Figure</h2>{_image(figure)}"
-    facts = {"folds": result["k"], "seed": result["seed"], "model": result["model"], "training": result["training"]}
+    collapsed = result.get("collapsed_folds") or []
+    if collapsed:
+        reasons = sorted({row["collapsed"] for row in result["folds"] if row["collapsed"]})
+        body = collapse_banner(f"{len(collapsed)} of {result['k']} folds ({', '.join(map(str, collapsed))}): "
+                               + "; ".join(reasons)) + body
+    facts = {"folds": result["k"], "seed": result["seed"], "model": result["model"], "training": result["training"],
+             **{name.removesuffix("_name"): value for name, value in (result.get("tracking") or {}).items()}}
     return write_page(path, f"Cross-validation, {result['k']} folds", facts, body)
 
 
@@ -114,8 +128,12 @@ def write_sweep_report(path: Path, result: dict, figure: Path | None) -> Path:
     """Sweep page: every trial's state, parameters and metric; the best trial's settings."""
     best = table([{"setting": k, "value": v} for k, v in result["best_values"].items()])
     body = f"<h2>Best trial</h2>{best}<h2>Trials</h2>{table(result['trials'], digits=6)}"
+    if result.get("collapse_advice"):
+        body = f'<p class="flag">⚠ {html.escape(result["collapse_advice"])}.</p>' + body
     if figure is not None:
         body += f"<h2>Figure</h2>{_image(figure)}"
-    facts = {"best trial": result["best_trial"], result["metric"]: f"{result['best_value']:.4f}",
-             "trials": len(result["trials"])}
+    facts = {"best trial": result.get("best_id", result["best_trial"]),
+             result["metric"]: f"{result['best_value']:.4f}", "trials": len(result["trials"]),
+             "collapsed trials (never chosen)": result.get("collapsed", 0),
+             **{name.removesuffix("_name"): value for name, value in (result["summary"].get("tracking") or {}).items()}}
     return write_page(path, "Hyperparameter search", facts, body)

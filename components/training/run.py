@@ -20,6 +20,7 @@ from components.model_io import MODEL_METADATA
 from components.storage import exists, is_remote
 from components.tokenisers.common import BOS, EOS, PAD, as_pretrained_tokenizer, load_sequence_tokenizer
 from components.training.baselines import fit_baselines
+from components.training.collapse import TrainingCollapsed
 from components.training.config import ModelConfig, TrainConfig
 from components.training.data import dataset_manifest, load_split, resolve_split_path
 from components.training.loop import BEST_WEIGHTS, evaluate, fit
@@ -47,6 +48,7 @@ class TrainingData:
         tokenizer_path: The tokeniser the data was encoded with.
         test: Test split: a path, or a split name beside the training file.
         valid: Validation split, likewise.
+        label_column: The column holding class ids (HF ``TrainingArguments.label_names``).
     """
 
     train_path: str
@@ -54,6 +56,7 @@ class TrainingData:
     tokenizer_path: str
     test: str = "test"
     valid: str = "valid"
+    label_column: str = "labels"
 
     @classmethod
     def from_dataset_dir(cls, dataset_dir: str | Path) -> TrainingData:
@@ -110,7 +113,8 @@ def load_training_data(data: TrainingData) -> LoadedData:
         raise InputError(data.tokenizer_path, "is not the tokeniser this dataset was encoded with "
                          f"(manifest beside {data.train_path} records another); use the dataset's tokenizer.json")
     splits = {
-        name: load_split(resolve_split_path(path, data.train_path, data.file_format), data.file_format)
+        name: load_split(resolve_split_path(path, data.train_path, data.file_format), data.file_format,
+                         data.label_column)
         for name, path in (("train", data.train_path), ("valid", data.valid), ("test", data.test))
     }
     top_label = max(int(split.labels.max()) for split in splits.values())
@@ -160,11 +164,29 @@ def train_classifier(
     show_progress: bool = True,
     on_epoch: Callable[[int, dict], None] | None = print_metric_lines,
     with_baselines: bool = True,
+    keep_collapsed: bool = True,
+    tracking: dict | None = None,
 ) -> dict:
     """Train one classifier, choose its epoch on valid, report on test beside the baselines.
 
+    Args:
+        data: Where the splits are, or the splits themselves.
+        model_config: Shape of the classifier.
+        train_config: Optimisation settings.
+        out_dir: The run folder (also its checkpoint store).
+        overwrite: Replace a finished run in ``out_dir``.
+        show_progress: Show progress bars.
+        on_epoch: Called with (epoch, history row) after each epoch.
+        with_baselines: Fit the GC and k-mer baselines on the same split.
+        keep_collapsed: Finish and report a collapsed run (marked ``collapsed`` in ``metrics.json`` and a
+            banner in the report); when false, raise :class:`TrainingCollapsed` instead.
+        tracking: The original's tracker names (entity, project, group), recorded in ``metrics.json``.
+
     Returns:
         The content of ``metrics.json``.
+
+    Raises:
+        TrainingCollapsed: The run collapsed and ``keep_collapsed`` is false.
     """
     if is_remote(out_dir):
         raise InputError(out_dir, "train writes to a local folder; copy it to object storage afterwards")
@@ -194,6 +216,8 @@ def train_classifier(
     result = fit(model, splits["train"], splits["valid"], train_config, vocab[PAD], out / CHECKPOINT_DIR,
                  fingerprint, on_epoch, show_progress)
     train_seconds = time.perf_counter() - started
+    if result.collapsed and not keep_collapsed:
+        raise TrainingCollapsed("learning_rate", result.collapsed)
 
     from safetensors.torch import load_model
 
@@ -234,7 +258,11 @@ def train_classifier(
         "beats_kmer_baseline": beats_baseline(test_metrics, baselines) if baselines else None,
         "test_roc_curve": roc_points(splits["test"].labels, probabilities),
         "roc_positive_label": names[0],
+        "collapsed": result.collapsed,
+        "stopped_early": result.stopped_early,
     }
+    if tracking:
+        summary["tracking"] = dict(tracking)
     if baselines:
         write_report(out / REPORT_FILE, f"genomicBERT: {' vs '.join(names)}", test_metrics, baselines, figures, {
             "training data": loaded.source, "rows (train/valid/test)": "/".join(str(len(s)) for s in splits.values()),
@@ -243,7 +271,9 @@ def train_classifier(
             "tokeniser": json.dumps(tokenizer.describe()),
             "epochs": f"{len(result.history)} (chosen: {result.best_epoch} on valid)",
             "training time": f"{train_seconds:.1f} s on {device.type}",
-        })
+            **({"stopped early": result.stopped_early} if result.stopped_early else {}),
+            **{name.removesuffix("_name"): value for name, value in (tracking or {}).items()},
+        }, banner=result.collapsed)
     shutil.rmtree(out / CHECKPOINT_DIR)
     temporary = out / f".{METRICS_FILE}.tmp"
     temporary.write_text(json.dumps(summary, indent=2))

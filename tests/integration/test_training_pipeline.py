@@ -23,7 +23,9 @@ from pipelines.training_pipeline import training_pipeline
 
 TINY_DATASET = DatasetConfig(split_train=0.8, split_test=0.1, split_val=0.1)
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
-TINY_TRAINING = TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, device="cpu")
+# Tiny data: one or two epochs at these rates still predict one class; collapse detection (tested in
+# tests/unit/test_collapse.py) would stop the run, so it is off here.
+TINY_TRAINING = TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, device="cpu", collapse_epochs=0)
 LEARNING_RATES = [5e-4, 1e-3]
 TINY_SWEEP = SweepSpec(method="grid", parameters={"learning_rate": {"values": LEARNING_RATES}})
 EXPECTED_OUTPUTS = {
@@ -75,6 +77,17 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert classifier.config.num_hidden_layers == 1 and classifier.config.num_labels == 2
     recorded = json.loads((model_dir / "genomenlp.json").read_text())
     assert recorded["training"]["learning_rate"] == best["learning_rate"]
+
+    # `cross_validate --config_from_run RUN` takes this run by name: the settings its model was trained with.
+    from components.search.runs import RUN_RESOLVERS, resolve_run
+    from pipelines.registry import install_run_resolver
+
+    install_run_resolver()
+    try:
+        settings = resolve_run(run.name, str(tmp_path / "no_sweep_here"))
+    finally:
+        RUN_RESOLVERS.clear()
+    assert settings.source == f"ZenML run {run.name}" and settings.values["learning_rate"] == best["learning_rate"]
 
     metrics = _output(run, Artifacts.TRAINING_METRICS).load()
     assert run.steps["train_classifier"].run_metadata["test_mcc"] == metrics["test_mcc"]

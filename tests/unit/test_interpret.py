@@ -98,8 +98,8 @@ def test_hostile_headers_stay_inside_out_and_html_is_escaped(models, tmp_path):
                              for record_id, seq in zip(HOSTILE_IDS, sequences, strict=True)),
                      encoding="utf-8")
     out = tmp_path / "work" / "out"
-    assert interpret.main([models["kmer"], str(fasta), "ACGTACGTAA", "-o", str(out), "-l", "<script>x</script>",
-                           "promoter", "-n", "8", "--no_progress"]) == 0
+    assert interpret.main([models["kmer"], str(fasta), "ACGTACGTAA", "-o", str(out), "--true_labels",
+                           "<script>x</script>", "promoter", "-n", "8", "--no_progress"]) == 0
     # Nothing appeared anywhere but OUT (and the input folder is untouched).
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs", "work"]
     assert [p.name for p in (tmp_path / "work").iterdir()] == ["out"]
@@ -234,7 +234,8 @@ def test_target_option_and_bad_arguments(models, tmp_path, capsys):
     capsys.readouterr()
     assert interpret.main([models["kmer"], "ACGT", "-o", str(tmp_path / "o2"), "--target", "nope"]) == 2
     assert "'nope' is not a class of this model" in capsys.readouterr().err
-    assert interpret.main([models["kmer"], "ACGT", "ACGA", "-o", str(tmp_path / "o3"), "-l", "promoter"]) == 2
+    assert interpret.main([models["kmer"], "ACGT", "ACGA", "-o", str(tmp_path / "o3"), "--true_labels",
+                           "promoter"]) == 2
     assert "got 1 names for 2 inputs" in capsys.readouterr().err
     assert interpret.main([models["kmer"], "ACGT", "-o", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
