@@ -42,6 +42,7 @@ def training_scalars(metrics: Mapping) -> dict[str, float]:
         "test_mcc_margin_over_kmer": metrics["test_mcc"] - kmer if kmer is not None else None,
         "best_epoch": metrics.get("best_epoch"),
         "train_seconds": metrics.get("train_seconds"),
+        "collapsed": 1.0 if metrics.get("collapsed") else 0.0,
     })
 
 
@@ -78,6 +79,10 @@ _STYLE = ("<style>body{font-family:sans-serif;margin:1em}table{border-collapse:c
           "</style>")
 
 
+_COLLAPSED = ("<p class='lost'>COLLAPSED: validation predictions fell to one class (or chance F1); this model "
+              "was never selected or promoted. Try a narrower learning-rate range.</p>")
+
+
 def _verdict(model: float | None, baseline: float | None) -> str:
     if model is None or baseline is None:
         return ""
@@ -97,7 +102,7 @@ def training_html(metrics: Mapping) -> str:
     kmer = (metrics.get("baselines") or {}).get(KMER_BASELINE, {}).get("test_mcc")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>genomicBERT test results</title>{_STYLE}"
             f"</head><body><h1>genomicBERT: {html.escape(' vs '.join(names))}</h1>"
-            f"{_verdict(metrics.get('test_mcc'), kmer)}"
+            f"{_COLLAPSED if metrics.get('collapsed') else ''}{_verdict(metrics.get('test_mcc'), kmer)}"
             f"{_table(['', *(key.removeprefix('test_') for key in keys)], rows)}"
             f"<h2>Confusion matrix (test)</h2>{_table(['', *(f'predicted {n}' for n in names)], matrix)}"
             f"<p>Epoch chosen on valid: {html.escape(str(metrics.get('best_epoch')))} of "

@@ -49,3 +49,9 @@ def test_a_katib_sweep_names_its_experiment_and_best_trial():
 def test_markdown_cells_cannot_break_the_table():
     text = views.table_markdown("T", [{"a": "x|y\nz"}])
     assert "x\\|y z" in text
+
+
+def test_a_collapsed_model_says_so_on_its_page_and_in_its_scalars():
+    assert "COLLAPSED" in views.training_html({**METRICS, "collapsed": True})
+    assert "COLLAPSED" not in views.training_html(METRICS)
+    assert views.training_scalars({**METRICS, "collapsed": True})["collapsed"] == 1.0
