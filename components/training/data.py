@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from components.errors import InputError
-from components.storage import exists, is_remote, join, open_input
+from components.storage import exists, is_remote, join, open_input, parent_of, require_complete
 
 FORMATS = ("parquet", "csv", "json", "dataset")
 _REQUIRED = ("input_ids", "labels")
@@ -78,7 +78,9 @@ def _read_frame(path: str, file_format: str):
 
 
 def load_split(path: str, file_format: str) -> EncodedSplit:
-    """Read one split; a one-line error when it lacks the encoded columns."""
+    """Read one split; a one-line error when it lacks the encoded columns or its folder is incomplete."""
+    if is_remote(path):
+        require_complete(parent_of(path))
     try:
         frame = _read_frame(path, file_format)
     except InputError:
@@ -97,8 +99,10 @@ def load_split(path: str, file_format: str) -> EncodedSplit:
 
 
 def dataset_manifest(train_path: str) -> dict | None:
-    """The ``manifest.json`` beside a split, if there is one."""
-    parent = str(train_path).rsplit("/", 1)[0] if is_remote(train_path) else str(Path(train_path).parent)
+    """The ``manifest.json`` beside a split, if there is one (an incomplete ``s3://`` folder is refused)."""
+    parent = parent_of(train_path)
+    if is_remote(parent):
+        require_complete(parent)
     path = join(parent, "manifest.json")
     if not exists(path):
         return None
