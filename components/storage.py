@@ -169,7 +169,7 @@ def ensure_absent(path: str | os.PathLike, overwrite: bool, folder: bool | None 
                          "the link: --overwrite does not replace links")
     if not target.exists():
         return
-    if folder and target.is_dir() and not any(target.iterdir()):
+    if folder is not False and target.is_dir() and not any(target.iterdir()):
         return
     if not overwrite:
         raise InputError(str(path), "already exists; pass --overwrite to replace it")

@@ -130,10 +130,13 @@ def build_dataset(
     ):
         split = split_of[parent]
         with_reverse = rc is ReverseComplement.ALL or (rc is ReverseComplement.TRAIN and split == "train")
-        buffers[split].extend(_rows_of(record, label, parent, chunk, with_reverse))
-        if len(buffers[split]) >= _ENCODE_BATCH:
-            writers[split].write(buffers[split])
-            buffers[split] = []
+        # Flushed row by row: one long record (a chromosome) makes ~100,000 chunks, too many to hold encoded.
+        for row in _rows_of(record, label, parent, chunk, with_reverse):
+            buffers[split].append(row)
+            if len(buffers[split]) >= _ENCODE_BATCH:
+                writers[split].write(buffers[split])
+                buffers[split] = []
+        del record
     split_info = {}
     for split in SPLITS:
         writers[split].write(buffers[split])

@@ -7,10 +7,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from components.fasta import record_length_limit
 from components.inference.config import PredictConfig
 from components.inference.inputs import InputRecord, iter_records, model_alphabet, resolve_inputs
 from components.inference.output import atomic_text_stream, tsv_line
-from components.inference.windows import TokenisedRecord, grouped_records, special_ids
+from components.inference.windows import (
+    LongRecord,
+    TokenisedRecord,
+    grouped_records,
+    long_record_windows,
+    special_ids,
+)
 from components.model_io import LoadedModel
 from components.tokenisers.common import PAD
 from components.training.optim import autocast_dtype
@@ -98,7 +105,23 @@ def predict_records(loaded: LoadedModel, records: Iterable[InputRecord], config:
     loaded.model.to(device).eval()
     for group in grouped_records(records, loaded.tokenizer, loaded.max_tokens, config.window_overlap,
                                  config.batch_size):
-        yield from predict_group(loaded, group, config.batch_size, device)
+        if isinstance(group, LongRecord):
+            yield predict_long_record(loaded, group.record, config, device)
+        else:
+            yield from predict_group(loaded, group, config.batch_size, device)
+
+
+def predict_long_record(loaded: LoadedModel, record: InputRecord, config: PredictConfig, device) -> Prediction:
+    """The mean window probabilities of a record too long to tokenise whole, one batch of windows at a time."""
+    pad = special_ids(loaded.tokenizer)[PAD]
+    total = np.zeros(loaded.model.config.num_labels, dtype=np.float64)
+    windows = 0
+    for batch in long_record_windows(record, loaded.tokenizer, loaded.max_tokens, config.window_overlap,
+                                     config.batch_size):
+        total += window_probabilities(loaded.model, batch, config.batch_size, pad, device).sum(axis=0)
+        windows += len(batch)
+    mean = total / max(windows, 1)
+    return Prediction(record, mean, loaded.label_names[int(mean.argmax())], windows)
 
 
 def prediction_header(label_names: list[str]) -> list[str]:
@@ -129,7 +152,7 @@ def write_predictions(loaded: LoadedModel, inputs: list[str], output: str, confi
     alphabet = config.alphabet or model_alphabet(loaded.metadata)
     sources = resolve_inputs(inputs, alphabet)
     counts = {"records": 0, "windows": 0, "per_label": dict.fromkeys(loaded.label_names, 0)}
-    with atomic_text_stream(output, overwrite) as stream:
+    with record_length_limit(config.max_record_length), atomic_text_stream(output, overwrite) as stream:
         stream.write(tsv_line(prediction_header(loaded.label_names)))
         for prediction in predict_records(loaded, iter_records(sources, alphabet), config):
             stream.write(tsv_line(prediction_row(prediction)))
