@@ -184,6 +184,42 @@ def ensure_absent(path: str | os.PathLike, overwrite: bool, folder: bool | None 
                          "output folder")
 
 
+def prepare_resumable_dir(path: str | os.PathLike, overwrite: bool, finished: str, state: str,
+                          what: str = "run") -> Path:
+    """A local output folder that doubles as a command's checkpoint store, checked before work starts.
+
+    The folder may be absent, empty or this command's own resumable state (it holds ``state``, the
+    checkpoint folder of an interrupted run); anything else, a finished run (``finished`` present)
+    included, is refused without ``overwrite``, and with it removed after :func:`ensure_absent`'s
+    safety checks (never a link, a file or the current folder).
+
+    Args:
+        path: The output folder.
+        overwrite: Whether the user passed ``--overwrite``.
+        finished: File whose presence marks a finished run (``metrics.json``).
+        state: Entry whose presence marks a resumable run (``checkpoints``).
+        what: What a finished run is called in the message.
+
+    Returns:
+        The folder, as a path.
+    """
+    out = Path(path)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        ensure_absent(out, True, folder=True)
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    if (out / finished).exists() and not overwrite:
+        raise InputError(str(path), f"holds a finished {what}; pass --overwrite to replace it")
+    if not overwrite and not (out / state).is_dir():
+        shown = ", ".join(sorted(entry.name for entry in out.iterdir())[:4])
+        raise InputError(str(path), f"is not empty ({shown}…) and holds no interrupted run to resume ({state}/): "
+                         "pass --overwrite to replace it, or choose another folder")
+    if overwrite:
+        ensure_absent(out, True, folder=True)
+        shutil.rmtree(out)
+    return out
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> None:
     """Write a file in one step: a temporary sibling, then a rename (one PUT on object storage).
 
