@@ -56,6 +56,9 @@ def _body(argv: list[str] | None) -> int:
         manifest = create_dataset(fasta_paths, tokenizer, config, args.outfile_dir, args.overwrite,
                                   not args.no_progress)
     print_dataset_summary(manifest, args.outfile_dir)
+    if manifest.get("conflicting_records"):
+        print(f"  warning: kept {manifest['conflicting_records']} records whose sequence appears under two or more "
+              "labels (--allow_conflicts)")
     return 0
 
 

@@ -26,7 +26,12 @@ from components.inference.config import InterpretConfig
 from components.inference.html_report import SequenceSummary, render_index, render_sequence_page
 from components.inference.inputs import iter_records, model_alphabet, resolve_inputs
 from components.inference.output import safe_file_stem, tsv_line
-from components.inference.predict import Prediction, predict_group
+from components.inference.predict import (
+    Prediction,
+    predict_group,
+    record_flags,
+    shortest_training_record,
+)
 from components.inference.windows import (
     LongRecord,
     TokenisedRecord,
@@ -135,6 +140,7 @@ def _interpret(loaded, sources, alphabet, fixed_target, out_dir, config, overwri
     summaries: list[SequenceSummary] = []
     taken: set[str] = set()
     names = loaded.label_names
+    shortest = shortest_training_record(loaded.metadata)
     with atomic_output_dir(out_dir, overwrite) as staging:
         pages = staging / PAGES_DIR
         pages.mkdir()
@@ -145,7 +151,8 @@ def _interpret(loaded, sources, alphabet, fixed_target, out_dir, config, overwri
             files[BASES_FILE].write(tsv_line(["record_id", "position", "base", "score"]))
             files[SUMMARY_FILE].write(tsv_line(["record_id", "source", "true_label", "predicted_label",
                                                 *(f"p_{name}" for name in names), "explained_label",
-                                                "attribution_sum", "max_abs_delta", "length", "chunks", "page"]))
+                                                "attribution_sum", "max_abs_delta", "length", "chunks", "page",
+                                                "flags"]))
             records = progress(iter_records(sources, alphabet), "interpret", show_progress)
             for group in grouped_records(records, loaded.tokenizer, loaded.max_tokens, config.window_overlap,
                                          config.batch_size):
@@ -164,7 +171,7 @@ def _interpret(loaded, sources, alphabet, fixed_target, out_dir, config, overwri
                     window_attributions = attributions[start : start + len(item.windows)]
                     start += len(item.windows)
                     summaries.append(_write_record(item, prediction, target, names, window_attributions, files,
-                                                   pages, taken))
+                                                   pages, taken, shortest))
         finally:
             for handle in files.values():
                 handle.close()
@@ -175,9 +182,11 @@ def _interpret(loaded, sources, alphabet, fixed_target, out_dir, config, overwri
 
 
 def _write_record(item: TokenisedRecord, prediction: Prediction, target: int, names: list[str],
-                  attributions: list[WindowAttribution], files: dict, pages: Path, taken: set[str]) -> SequenceSummary:
+                  attributions: list[WindowAttribution], files: dict, pages: Path, taken: set[str],
+                  shortest: int | None = None) -> SequenceSummary:
     """Write one record's rows and page; return what the index says about it."""
     record = item.record
+    flags = record_flags(record.sequence, shortest)
     token_scores = merge_windows(item, attributions)
     base_scores = per_base_track(item.spans, token_scores, len(record.sequence))
     tokens = item.tokens
@@ -210,7 +219,7 @@ def _write_record(item: TokenisedRecord, prediction: Prediction, target: int, na
     files[SUMMARY_FILE].write(tsv_line([
         record.id, record.source, record.label if record.label is not None else "", prediction.label,
         *(f"{p:.8g}" for p in prediction.probabilities), summary.target, f"{summary.attribution_sum:.6g}",
-        f"{summary.delta:.3g}", summary.length, summary.chunks, summary.page,
+        f"{summary.delta:.3g}", summary.length, summary.chunks, summary.page, flags,
     ]))
     page.write_text(render_sequence_page(summary, tokens, item.spans, token_scores, record.sequence, base_scores),
                     encoding="utf-8")

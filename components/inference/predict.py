@@ -124,15 +124,39 @@ def predict_long_record(loaded: LoadedModel, record: InputRecord, config: Predic
     return Prediction(record, mean, loaded.label_names[int(mean.argmax())], windows)
 
 
+# A record more than half unknown bases says little, whatever probability the model gives it.
+MOSTLY_N_SHARE = 0.5
+
+
+def record_flags(sequence: str, shortest: int | None) -> str:
+    """Why a prediction deserves little trust: ``mostly_N``, ``shorter_than_training``; empty when none.
+
+    Args:
+        sequence: The record's letters.
+        shortest: Shortest training record of the model (None when its metadata does not say).
+    """
+    flags = []
+    if sequence and sequence.count("N") > MOSTLY_N_SHARE * len(sequence):
+        flags.append("mostly_N")
+    if shortest and len(sequence) < shortest:
+        flags.append("shorter_than_training")
+    return ",".join(flags)
+
+
+def shortest_training_record(metadata: dict) -> int | None:
+    """The shortest training record of a model, from its ``genomenlp.json`` (None for older models)."""
+    return (metadata.get("record_lengths") or {}).get("train_min")
+
+
 def prediction_header(label_names: list[str]) -> list[str]:
     """Columns of a predictions table."""
-    return ["id", "predicted_label", *(f"p_{name}" for name in label_names), "length", "chunks"]
+    return ["id", "predicted_label", *(f"p_{name}" for name in label_names), "length", "chunks", "flags"]
 
 
-def prediction_row(prediction: Prediction) -> list:
+def prediction_row(prediction: Prediction, shortest: int | None = None) -> list:
     """One row of a predictions table."""
     return [prediction.record.id, prediction.label, *(f"{p:.8g}" for p in prediction.probabilities),
-            len(prediction.record.sequence), prediction.chunks]
+            len(prediction.record.sequence), prediction.chunks, record_flags(prediction.record.sequence, shortest)]
 
 
 def write_predictions(loaded: LoadedModel, inputs: list[str], output: str, config: PredictConfig,
@@ -152,10 +176,11 @@ def write_predictions(loaded: LoadedModel, inputs: list[str], output: str, confi
     alphabet = config.alphabet or model_alphabet(loaded.metadata)
     sources = resolve_inputs(inputs, alphabet)
     counts = {"records": 0, "windows": 0, "per_label": dict.fromkeys(loaded.label_names, 0)}
+    shortest = shortest_training_record(loaded.metadata)
     with record_length_limit(config.max_record_length), atomic_text_stream(output, overwrite) as stream:
         stream.write(tsv_line(prediction_header(loaded.label_names)))
         for prediction in predict_records(loaded, iter_records(sources, alphabet), config):
-            stream.write(tsv_line(prediction_row(prediction)))
+            stream.write(tsv_line(prediction_row(prediction, shortest)))
             counts["records"] += 1
             counts["windows"] += prediction.chunks
             counts["per_label"][prediction.label] += 1

@@ -82,3 +82,27 @@ def test_interpret_default_refuses_1_mbp_before_any_attribution(kmer_model, tmp_
 def read_tsv(path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def test_mostly_n_and_too_short_records_are_flagged(kmer_model, tmp_path):
+    import json
+
+    from components.model_io import MODEL_METADATA
+
+    metadata_path = tmp_path / "model"
+    import shutil
+
+    shutil.copytree(kmer_model, metadata_path)
+    metadata = json.loads((metadata_path / MODEL_METADATA).read_text())
+    metadata["record_lengths"] = {"train_min": 40, "train_max": 80}
+    (metadata_path / MODEL_METADATA).write_text(json.dumps(metadata))
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(f">ok\n{_random(60, 4)}\n>ns\n{'N' * 50}ACGTACGTAC\n>short\nA\n")
+    out = tmp_path / "p.tsv"
+    assert predict.main([str(metadata_path), str(fasta), "-o", str(out)]) == 0
+    flags = {row["id"]: row["flags"] for row in read_tsv(out)}
+    assert flags == {"ok": "", "ns": "mostly_N", "short": "shorter_than_training"}
+    why = tmp_path / "why"
+    assert interpret.main([str(metadata_path), str(fasta), "-o", str(why), "--no_progress", "-n", "4"]) == 0
+    summary = {row["record_id"]: row["flags"] for row in read_tsv(why / "summary.tsv")}
+    assert summary == flags
