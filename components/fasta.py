@@ -231,7 +231,8 @@ def read_fasta(
         record_id, description, line = header
         if not length:
             raise InputError(path, "has no sequence", where())
-        sequence = "".join(parts).upper()
+        # Pieces are upper-cased as they come: one whole-record copy fewer at the peak.
+        sequence = "".join(parts)
         parts.clear()
         return FastaRecord(record_id, description, sequence, count, line)
 
@@ -262,7 +263,7 @@ def read_fasta(
                 if length > limit:
                     raise InputError(path, f"record longer than --max_record_length {limit:,} bases: raise the "
                                      "limit, or split the record", where())
-                parts.append(stripped)
+                parts.append(stripped.upper())
         if ends and header_pieces is not None:
             words = "".join(header_pieces)[1:].strip().split(maxsplit=1)
             record_id = words[0] if words else f"record_{count}"
