@@ -29,6 +29,12 @@ from components.training.run import (
 )
 
 STUDY_FILE = "study.db"
+
+
+class TrialSettingsError(InputError):
+    """A trial's sampled settings are invalid together (e.g. hidden_size not divisible by num_heads)."""
+
+
 TRIALS_FILE = "trials.csv"
 BEST_FILE = "hyperparams.json"
 TRIALS_DIR = "trials"
@@ -109,6 +115,10 @@ def run_sweep(
     """
     import optuna
 
+    metric = spec.metric.key
+    # Checked before the study exists, so a refused spec leaves no study.db behind.
+    if metric not in {f"eval_{m}" for m in ("f1", "mcc", "roc_auc", "pr_auc", "accuracy", "loss", "f1_macro")}:
+        raise InputError("metric.name", f"{spec.metric.name!r} is not a validation metric this trainer reports")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -117,18 +127,19 @@ def run_sweep(
     study = optuna.create_study(study_name=spec.name, storage=f"sqlite:///{out / STUDY_FILE}", load_if_exists=True,
                                 direction=direction, sampler=_sampler(spec, base_training.seed),
                                 pruner=_pruner(spec, max_epochs))
-    metric = spec.metric.key
-    if metric not in {f"eval_{m}" for m in ("f1", "mcc", "roc_auc", "pr_auc", "accuracy", "loss", "f1_macro")}:
-        raise InputError("metric.name", f"{spec.metric.name!r} is not a validation metric this trainer reports")
 
     def objective(trial) -> float:
         values = sample(trial, spec)
         train_fields, model_fields = split_settings(values)
         # Built anew, not model_copy: sampled values must be validated (a YAML "5e-4" is a string).
-        training = training_config_from_mapping({**base_training.model_dump(), **train_fields,
-                                                 "metric_for_best_model": metric,
-                                                 "greater_is_better": direction == "maximize"}, spec.name)
-        model = model_config_from_mapping({**base_model.model_dump(), **model_fields}, spec.name)
+        try:
+            training = training_config_from_mapping({**base_training.model_dump(), **train_fields,
+                                                     "metric_for_best_model": metric,
+                                                     "greater_is_better": direction == "maximize"}, spec.name)
+            model = model_config_from_mapping({**base_model.model_dump(), **model_fields}, spec.name)
+        except InputError as error:
+            # A sampled combination the model cannot take fails this trial, not the search.
+            raise TrialSettingsError(error.source, error.problem, f"trial {trial.number}") from None
         trial.set_user_attr("train_fields", train_fields)
         trial.set_user_attr("model_fields", model_fields)
 
@@ -150,7 +161,7 @@ def run_sweep(
     finished = [t for t in study.trials if t.state.is_finished()]
     remaining = max(0, trials - len(finished))
     if remaining:
-        study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged,))
+        study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged, TrialSettingsError))
     result = _publish(study, spec, out, metric)
     # The fixed settings under the search travel with the best values, so `train -w` reproduces the run.
     fixed = {**base_model.model_dump(mode="json"), **base_training.model_dump(mode="json", exclude={"device"})}
