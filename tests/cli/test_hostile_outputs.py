@@ -144,3 +144,19 @@ def test_efbig_is_one_line(inputs, tmp_path):
     assert done.returncode == 2, done.stderr
     assert one_line(done.stderr) and "ulimit -f" in done.stderr
     assert not (tmp_path / "ds").exists() and not list(tmp_path.glob(".ds.*"))
+
+
+def test_sigterm_unwinds_and_removes_the_staging_folder(inputs, tmp_path):
+    out = tmp_path / "ds"
+    script = ("import os, signal, sys\n"
+              "import components.dataset.build as build\n"
+              "def terminated(*args, **kwargs):\n"
+              "    os.kill(os.getpid(), signal.SIGTERM)\n"
+              "build.finalise_split_formats = terminated\n"
+              "from components.cli import create_dataset\n"
+              "sys.exit(create_dataset.main(sys.argv[1:]))\n")
+    done = subprocess.run([sys.executable, "-c", script, *inputs, "-o", str(out), "--no_progress"], cwd=REPO,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 143, done.stderr
+    assert "interrupted" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists() and not list(tmp_path.glob(".ds.*"))
