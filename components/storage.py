@@ -70,7 +70,12 @@ def storage_options(path: str | os.PathLike) -> dict:
     retries = dict(S3_RETRIES)
     if os.environ.get("AWS_MAX_ATTEMPTS", "").isdigit():
         retries["max_attempts"] = int(os.environ["AWS_MAX_ATTEMPTS"])
-    return {"config_kwargs": {"retries": retries, "connect_timeout": 10, "read_timeout": 60}}
+    options = {"config_kwargs": {"retries": retries, "connect_timeout": 10, "read_timeout": 60}}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        # Explicit, so fsspec's cache of filesystems tells endpoints apart when the environment changes.
+        options["client_kwargs"] = {"endpoint_url": endpoint}
+    return options
 
 
 def _filesystem(path: str | os.PathLike):

@@ -65,15 +65,16 @@ def s3(tmp_path_factory):
     server, endpoint = _start_moto()
     saved = {key: os.environ.get(key) for key in [*KEYS, "AWS_ENDPOINT_URL"]}
     os.environ.update({**KEYS, "AWS_ENDPOINT_URL": endpoint})
-    try:
-        import s3fs
+    import s3fs
 
+    try:
         filesystem = s3fs.S3FileSystem(skip_instance_cache=True)
         filesystem.mkdir(BUCKET)
         yield filesystem
     finally:
         server.terminate()
         server.wait(timeout=10)
+        s3fs.S3FileSystem.clear_instance_cache()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -207,3 +208,12 @@ def test_wrong_credentials_are_one_line(inputs, tmp_path):
     assert "Traceback" not in result.stderr
     line, = result.stderr.strip().splitlines()
     assert "AWS_ACCESS_KEY_ID" in line and endpoint in line
+
+
+def test_pretraining_exclusion_refuses_an_incomplete_dataset_prefix(s3):
+    from components.pretraining.corpus import exclusion_index
+
+    s3.pipe(f"{BUCKET}/half/valid.parquet", b"PAR1")
+    s3.pipe(f"{BUCKET}/half/test.parquet", b"PAR1")
+    with pytest.raises(InputError, match=COMMIT_MARKER):
+        exclusion_index([f"s3://{BUCKET}/half"])
