@@ -477,6 +477,9 @@ def describe_environment_error(error: BaseException, where: str | None = None) -
             return InputError(where or _endpoint(), f"the object store at {_endpoint()} refused the request "
                               f"({code or text.splitlines()[0] if text else 'forbidden'}): check AWS_ACCESS_KEY_ID, "
                               "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and the bucket's permissions")
+        if isinstance(link, PermissionError) and link.filename and not is_remote(str(link.filename)):
+            return InputError(str(link.filename), "permission denied: choose a location you may write to, or fix "
+                              "its permissions")
         if isinstance(link, OSError) and link.errno == errno.EFBIG:
             return InputError(link.filename or where or "output", "file size limit reached while writing (ulimit "
                               "-f): raise the limit or write elsewhere; nothing was published")

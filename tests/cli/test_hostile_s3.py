@@ -217,3 +217,38 @@ def test_pretraining_exclusion_refuses_an_incomplete_dataset_prefix(s3):
     s3.pipe(f"{BUCKET}/half/test.parquet", b"PAR1")
     with pytest.raises(InputError, match=COMMIT_MARKER):
         exclusion_index([f"s3://{BUCKET}/half"])
+
+
+def test_server_killed_mid_upload_is_one_line_and_staging_is_removed(inputs, tmp_path):
+    server, endpoint = _start_moto()
+    try:
+        import boto3
+
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                     aws_secret_access_key="testing").create_bucket(Bucket=BUCKET)
+        # The server dies after the third object reaches it, as a crashed or restarted store would.
+        script = ("import os, signal, sys\n"
+                  "import components.storage as storage\n"
+                  "original = storage._Transfers.done\n"
+                  "def done(self):\n"
+                  "    original(self)\n"
+                  "    if self.count == 3:\n"
+                  "        os.kill(int(os.environ['SERVER_PID']), signal.SIGKILL)\n"
+                  "storage._Transfers.done = done\n"
+                  "from components.cli import create_dataset\n"
+                  "sys.exit(create_dataset.main(sys.argv[1:]))\n")
+        tmpdir = tmp_path / "tmp"
+        tmpdir.mkdir()
+        environment = {**os.environ, **KEYS, "AWS_ENDPOINT_URL": endpoint, "AWS_MAX_ATTEMPTS": "2",
+                       "SERVER_PID": str(server.pid), "TMPDIR": str(tmpdir), "PYTHONPATH": str(REPO)}
+        environment.pop(FAULT_KILL_AFTER_OBJECTS, None)
+        done = subprocess.run([sys.executable, "-c", script, *inputs, "-o", f"s3://{BUCKET}/dies/ds", "--no_progress"],
+                              cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+    assert done.returncode == 2, done.stderr
+    line, = done.stderr.strip().splitlines()
+    assert "cannot reach" in line and endpoint in line
+    assert list(tmpdir.iterdir()) == []
+
