@@ -165,6 +165,9 @@ def ensure_absent(path: str | os.PathLike, overwrite: bool, folder: bool | None 
         folder: True for a folder output, False for a file, None when the caller does not say.
     """
     if is_remote(path):
+        scheme_free = str(path).split("://", 1)[1].strip("/")
+        if "/" not in scheme_free:
+            raise InputError(str(path), "is a whole bucket: give a folder inside it (s3://bucket/folder)")
         if not overwrite and exists(path):
             raise InputError(str(path), "already exists; pass --overwrite to replace it")
         return
