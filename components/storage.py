@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import re
@@ -53,6 +54,7 @@ LOCAL_STAGING_PREFIX = "genomenlp-out-"
 # Fault injection for tests: the process SIGKILLs itself after this many objects were transferred
 # to object storage (uploads and server-side copies, counted together).
 FAULT_KILL_AFTER_OBJECTS = "GENOMENLP_FAULT_KILL_AFTER_OBJECTS"
+_LEGACY_STAGING_AGE = 24 * 3600
 _STAGING_PREFIX = re.compile(r"^\.(?P<name>.+)\.staging-[0-9a-f]{12}$")
 # .NAME.PID.HEX.tmp / .old are this module's; .NAME.HEX8.tmp / .old are what earlier versions made.
 _LOCAL_SIBLING = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[0-9a-f]{8}\.(?:tmp|old)$")
@@ -281,8 +283,14 @@ def clean_stale_local_staging(folder: str | os.PathLike | None = None) -> list[P
     removed = []
     base = Path(folder or tempfile.gettempdir())
     for candidate in base.glob(f"{LOCAL_STAGING_PREFIX}*"):
-        pid = candidate.name.removeprefix(LOCAL_STAGING_PREFIX).split("-", 1)[0]
-        if candidate.is_dir() and not candidate.is_symlink() and pid.isdigit() and not _alive(int(pid)):
+        if not candidate.is_dir() or candidate.is_symlink():
+            continue
+        owner, dash, _ = candidate.name.removeprefix(LOCAL_STAGING_PREFIX).partition("-")
+        if dash and owner.isdigit():
+            dead = not _alive(int(owner))
+        else:  # named by an earlier version, without its process id: judged by age
+            dead = time.time() - candidate.stat().st_mtime > _LEGACY_STAGING_AGE
+        if dead:
             shutil.rmtree(candidate, ignore_errors=True)
             removed.append(candidate)
     return removed
@@ -292,7 +300,7 @@ def _clean_stale_siblings(final: Path) -> None:
     """Remove hidden ``.NAME.….tmp`` / ``.old`` siblings of ``final`` that a killed run left."""
     if not final.parent.is_dir():
         return
-    for candidate in final.parent.glob(f".{glob_escape(final.name)}.*"):
+    for candidate in final.parent.glob(f".{glob.escape(final.name)}.*"):
         match = _LOCAL_SIBLING.match(candidate.name)
         if not match or match["name"] != final.name or candidate.is_symlink():
             continue
@@ -303,13 +311,6 @@ def _clean_stale_siblings(final: Path) -> None:
         else:
             with contextlib.suppress(FileNotFoundError):
                 candidate.unlink()
-
-
-def glob_escape(text: str) -> str:
-    """``text`` with glob's special characters escaped."""
-    import glob
-
-    return glob.escape(text)
 
 
 def _clean_stale_prefixes(fs, target: str) -> None:

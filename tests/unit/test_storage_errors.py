@@ -33,3 +33,23 @@ def test_wrapped_endpoint_error_found_through_the_cause_chain(monkeypatch):
 def test_programming_errors_are_not_hidden():
     assert describe_environment_error(ValueError("bug")) is None
     assert describe_environment_error(KeyError("x")) is None
+
+
+def test_dead_and_legacy_staging_folders_are_removed_live_ones_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from components.storage import clean_stale_local_staging
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    folders = {name: tmp_path / name for name in (f"genomenlp-out-{dead}-abc", f"genomenlp-out-{os.getpid()}-def",
+                                                   "genomenlp-out-x1y2z3", "genomenlp-out-fresh")}
+    for folder in folders.values():
+        folder.mkdir()
+    old = time.time() - 2 * 24 * 3600
+    os.utime(folders["genomenlp-out-x1y2z3"], (old, old))
+    removed = {path.name for path in clean_stale_local_staging(tmp_path)}
+    assert removed == {f"genomenlp-out-{dead}-abc", "genomenlp-out-x1y2z3"}
