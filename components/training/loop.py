@@ -88,17 +88,10 @@ def _save_state(directory: Path, model, optimizer, scheduler, result: FitResult,
 
 def _load_state(directory: Path, model, optimizer, scheduler, fingerprint: str) -> tuple[int, FitResult]:
     """Resume from ``directory``; a damaged checkpoint is one line saying how to start afresh."""
-    import pickle
+    from components.training.checkpoint import unreadable_checkpoint_is_input_error
 
-    from safetensors import SafetensorError
-
-    try:
+    with unreadable_checkpoint_is_input_error(directory):
         return _read_state(directory, model, optimizer, scheduler, fingerprint)
-    except (OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError,
-            SafetensorError) as error:
-        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
-        raise InputError(str(directory), f"holds a checkpoint that cannot be read ({reason}): pass --overwrite to "
-                         f"start afresh, or delete {directory}") from None
 
 
 def _read_state(directory: Path, model, optimizer, scheduler, fingerprint: str) -> tuple[int, FitResult]:
