@@ -194,7 +194,7 @@ def ensure_absent(path: str | os.PathLike, overwrite: bool, folder: bool | None 
                          "output folder")
 
 
-def prepare_resumable_dir(path: str | os.PathLike, overwrite: bool, finished: str, state: str,
+def prepare_resumable_dir(path: str | os.PathLike, overwrite: bool, finished: str | None, state: str,
                           what: str = "run") -> Path:
     """A local output folder that doubles as a command's checkpoint store, checked before work starts.
 
@@ -206,7 +206,8 @@ def prepare_resumable_dir(path: str | os.PathLike, overwrite: bool, finished: st
     Args:
         path: The output folder.
         overwrite: Whether the user passed ``--overwrite``.
-        finished: File whose presence marks a finished run (``metrics.json``).
+        finished: File whose presence marks a finished run (``metrics.json``); None when a finished run
+            is continued too (a sweep's study).
         state: Entry whose presence marks a resumable run (``checkpoints``).
         what: What a finished run is called in the message.
 
@@ -218,9 +219,9 @@ def prepare_resumable_dir(path: str | os.PathLike, overwrite: bool, finished: st
         ensure_absent(out, True, folder=True)
     if not out.is_dir() or not any(out.iterdir()):
         return out
-    if (out / finished).exists() and not overwrite:
+    if finished and (out / finished).exists() and not overwrite:
         raise InputError(str(path), f"holds a finished {what}; pass --overwrite to replace it")
-    if not overwrite and not (out / state).is_dir():
+    if not overwrite and not (out / state).exists():
         shown = ", ".join(sorted(entry.name for entry in out.iterdir())[:4])
         raise InputError(str(path), f"is not empty ({shown}…) and holds no interrupted run to resume ({state}/): "
                          "pass --overwrite to replace it, or choose another folder")

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from components.errors import InputError
+from components.storage import prepare_resumable_dir
 from components.search.spec import ALIASES, Distribution, Method, SweepSpec, split_settings
 from components.training.baselines import fit_baselines
 from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
@@ -119,7 +120,8 @@ def run_sweep(
     # Checked before the study exists, so a refused spec leaves no study.db behind.
     if metric not in {f"eval_{m}" for m in ("f1", "mcc", "roc_auc", "pr_auc", "accuracy", "loss", "f1_macro")}:
         raise InputError("metric.name", f"{spec.metric.name!r} is not a validation metric this trainer reports")
-    out = Path(out_dir)
+    # Continues its own study; a folder of anything else is refused, not written into.
+    out = prepare_resumable_dir(out_dir, False, None, STUDY_FILE, "sweep")
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = spec.metric.goal

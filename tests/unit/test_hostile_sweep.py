@@ -59,3 +59,13 @@ def test_a_trial_whose_settings_fail_is_recorded_and_the_search_goes_on(tiny_dat
         rows = {int(float(row["param_num_heads"])): row["state"] for row in csv.DictReader(handle)}
     assert rows == {3: "FAIL", 4: "COMPLETE"}
     assert result["hyperparameters"]["num_heads"] == 4
+
+
+def test_a_folder_of_other_files_is_not_written_into(tiny_dataset, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    spec = SweepSpec(parameters={"learning_rate": {"values": [0.003]}})
+    with pytest.raises(InputError, match="not empty"):
+        run_sweep(spec, tiny_dataset, TINY_MODEL, BASE, 1, str(out), show_progress=False)
+    assert sorted(path.name for path in out.iterdir()) == ["notes.txt"]

@@ -155,7 +155,7 @@ def test_a_pickle_in_optimizer_state_is_refused_not_run(tiny_dataset, tmp_path, 
     import pickle
 
     checkpoints = _interrupted_run(tiny_dataset, tmp_path / "run")
-    (checkpoints / "optimizer.pt").write_bytes(pickle.dumps({"optimizer": Payload()}))
+    (checkpoints / "optimizer.pt").write_bytes(pickle.dumps({"optimizer": Payload()}, protocol=2))
     with pytest.raises(InputError, match="cannot be read"):
         train_classifier(tiny_dataset, TINY_MODEL, TINY_TRAINING, str(tmp_path / "run"), show_progress=False)
     assert "pickled code ran" not in capsys.readouterr().out
