@@ -156,7 +156,9 @@ def _text_pieces(path: str) -> Iterator[tuple[int, str, bool]]:
             try:
                 text = decoder.decode(block, final=not block)
             except UnicodeDecodeError as error:
-                raise InputError(path, _undecodable(block, error), f"line {line_number}") from None
+                # Lines already yielded are counted; the rest of this block up to the byte adds its own.
+                bad_line = line_number + error.object[: error.start].count(b"\n")
+                raise InputError(path, _undecodable(error), f"line {bad_line}") from None
             if "\x00" in text:
                 nul_line = line_number + text[: text.index("\x00")].count("\n")
                 raise InputError(path, "binary data (NUL bytes), not FASTA text", f"line {nul_line}")
@@ -181,12 +183,13 @@ def _text_pieces(path: str) -> Iterator[tuple[int, str, bool]]:
         source.close()
 
 
-def _undecodable(block: bytes, error: UnicodeDecodeError) -> str:
-    """Why a block is not UTF-8: a legacy 8-bit encoding (Latin-1, cp1252) in text, or binary data."""
-    sample = block[max(0, error.start - 64): error.start + 64]
+def _undecodable(error: UnicodeDecodeError) -> str:
+    """Why bytes are not UTF-8: a legacy 8-bit encoding (Latin-1, cp1252) in text, or binary data."""
+    data = error.object
+    sample = data[max(0, error.start - 64): error.start + 64]
     printable = sum(32 <= byte < 127 or byte in (9, 10, 13) for byte in sample)
     if printable >= 0.9 * len(sample):
-        byte = block[error.start]
+        byte = data[error.start]
         return (f"byte 0x{byte:02x} is not UTF-8 (a Latin-1/cp1252 character, probably in a header): save the "
                 "file as UTF-8")
     return "binary data, not FASTA text"

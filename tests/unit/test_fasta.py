@@ -130,8 +130,8 @@ def test_first_wrong_letter_reported_where_it_is(tmp_path):
 
 
 def test_cp1252_header_is_not_called_binary(tmp_path):
-    path = write(tmp_path / "w.fa", ">caf\xe9 promoter\nACGT\n".encode("cp1252"))
-    with pytest.raises(InputError, match="not UTF-8.*cp1252") as caught:
+    path = write(tmp_path / "w.fa", ">a\nACGT\n>caf\xe9 promoter\nACGT\n".encode("cp1252"))
+    with pytest.raises(InputError, match="line 3: byte 0xe9 is not UTF-8.*cp1252") as caught:
         list(read_fasta(path))
     assert "binary" not in str(caught.value)
 
