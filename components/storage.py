@@ -355,6 +355,7 @@ def _publish_remote(staging: Path, url: str) -> None:
     files = sorted(path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file())
     ordered = [path for path in files if path != COMMIT_MARKER] + [COMMIT_MARKER]
     transfers = _Transfers()
+    reachable = True
     try:
         for relative in ordered:
             fs.put_file(str(staging / relative), f"{stage}/{relative}")
@@ -369,9 +370,16 @@ def _publish_remote(staging: Path, url: str) -> None:
         stale = sorted(old - set(ordered))
         if stale:
             fs.rm([f"{target}/{relative}" for relative in stale])
+    except Exception as error:
+        # A store that cannot be reached would make the clean-up retry for as long again; the next run
+        # removes the staging prefix instead.
+        reachable = not any(_is_connection_error(link) for link in _chain(error))
+        raise
     finally:
-        with contextlib.suppress(Exception):
-            fs.rm(stage, recursive=True)
+        if reachable:
+            # Clean-up must not replace the error that brought us here.
+            with contextlib.suppress(Exception):
+                fs.rm(stage, recursive=True)
         fs.invalidate_cache()
 
 
@@ -444,6 +452,14 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         error = error.__cause__ or error.__context__
 
 
+def _is_connection_error(error: BaseException) -> bool:
+    """Whether botocore gave up reaching the endpoint (refused, timed out or dropped connections)."""
+    import botocore.exceptions as boto
+
+    return isinstance(error, boto.EndpointConnectionError | boto.ConnectTimeoutError | boto.ConnectionClosedError
+                      | boto.ReadTimeoutError)
+
+
 _CREDENTIAL_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden", "403",
                      "ExpiredToken", "InvalidToken", "AuthorizationHeaderMalformed")
 
@@ -466,8 +482,7 @@ def describe_environment_error(error: BaseException, where: str | None = None) -
         if boto is not None and isinstance(link, boto.NoCredentialsError | boto.PartialCredentialsError):
             return InputError(where or _endpoint(), "no object-storage credentials found: set AWS_ACCESS_KEY_ID "
                               "and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)")
-        if boto is not None and isinstance(link, boto.EndpointConnectionError | boto.ConnectTimeoutError
-                                           | boto.ConnectionClosedError | boto.ReadTimeoutError):
+        if boto is not None and _is_connection_error(link):
             endpoint = getattr(link, "kwargs", {}).get("endpoint_url") or _endpoint()
             attempts = storage_options("s3://")["config_kwargs"]["retries"]["max_attempts"]
             return InputError(where or endpoint, f"cannot reach the object store at {endpoint} (gave up after "
