@@ -483,11 +483,15 @@ def describe_environment_error(error: BaseException, where: str | None = None) -
             return InputError(where or _endpoint(), "no object-storage credentials found: set AWS_ACCESS_KEY_ID "
                               "and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)")
         if boto is not None and _is_connection_error(link):
-            endpoint = getattr(link, "kwargs", {}).get("endpoint_url") or _endpoint()
+            from urllib.parse import urlsplit
+
+            url = getattr(link, "kwargs", {}).get("endpoint_url") or _endpoint()
+            parts = urlsplit(url)
+            endpoint = f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
             attempts = storage_options("s3://")["config_kwargs"]["retries"]["max_attempts"]
-            return InputError(where or endpoint, f"cannot reach the object store at {endpoint} (gave up after "
-                              f"{attempts} attempts with backoff): check AWS_ENDPOINT_URL, the network and that "
-                              "the server is up")
+            return InputError(where or url, f"cannot reach the object store at {endpoint} (gave up after "
+                              f"{attempts} attempts with backoff; AWS_MAX_ATTEMPTS sets how many): check "
+                              "AWS_ENDPOINT_URL, the network and that the server is up")
         text = str(link)
         code = ""
         if boto is not None and isinstance(link, boto.ClientError):

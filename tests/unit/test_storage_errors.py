@@ -27,7 +27,8 @@ def test_wrapped_endpoint_error_found_through_the_cause_chain(monkeypatch):
             raise OSError("upload failed") from inner
     except OSError as outer:
         error = describe_environment_error(outer)
-    assert "http://store:9000/b/k" in str(error) and "3 attempts" in str(error)
+    assert str(error).startswith("http://store:9000/b/k: cannot reach the object store at http://store:9000 ")
+    assert "3 attempts" in str(error)
 
 
 def test_programming_errors_are_not_hidden():
