@@ -78,6 +78,14 @@ def _save_state(directory: Path, model, optimizer, scheduler, state: dict) -> No
 
 
 def _load_state(directory: Path, model, optimizer, scheduler, fingerprint: str, device) -> dict | None:
+    """Resume from ``directory``; a damaged checkpoint is one line saying how to start afresh."""
+    from components.training.checkpoint import unreadable_checkpoint_is_input_error
+
+    with unreadable_checkpoint_is_input_error(directory):
+        return _read_state(directory, model, optimizer, scheduler, fingerprint, device)
+
+
+def _read_state(directory: Path, model, optimizer, scheduler, fingerprint: str, device) -> dict | None:
     import torch
     from safetensors.torch import load_model
 

@@ -102,6 +102,14 @@ def _save_state(directory: Path, model, optimizer, scheduler, result: FitResult,
 
 
 def _load_state(directory: Path, model, optimizer, scheduler, fingerprint: str) -> tuple[int, FitResult]:
+    """Resume from ``directory``; a damaged checkpoint is one line saying how to start afresh."""
+    from components.training.checkpoint import unreadable_checkpoint_is_input_error
+
+    with unreadable_checkpoint_is_input_error(directory):
+        return _read_state(directory, model, optimizer, scheduler, fingerprint)
+
+
+def _read_state(directory: Path, model, optimizer, scheduler, fingerprint: str) -> tuple[int, FitResult]:
     import torch
     from safetensors.torch import load_model
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from components.errors import InputError
 from components.model_io import MODEL_METADATA
-from components.storage import exists, is_remote
+from components.storage import is_remote, prepare_resumable_dir
 from components.tokenisers.common import BOS, EOS, PAD, as_pretrained_tokenizer, load_sequence_tokenizer
 from components.training.baselines import fit_baselines
 from components.training.collapse import TrainingCollapsed
 from components.training.config import ModelConfig, TrainConfig
-from components.training.data import dataset_manifest, load_split, resolve_split_path
+from components.training.data import dataset_manifest, load_split, resolve_split_path, validate_splits
 from components.training.loop import BEST_WEIGHTS, evaluate, fit
 from components.training.metrics import roc_points
 from components.training.model import build_classifier
@@ -190,11 +190,6 @@ def train_classifier(
     """
     if is_remote(out_dir):
         raise InputError(out_dir, "train writes to a local folder; copy it to object storage afterwards")
-    out = Path(out_dir)
-    if exists(out / METRICS_FILE) and not overwrite:
-        raise InputError(out_dir, "holds a finished run; pass --overwrite to replace it")
-    if overwrite and out.exists():
-        shutil.rmtree(out)
     import torch
 
     loaded = data if isinstance(data, LoadedData) else load_training_data(data)
@@ -203,6 +198,9 @@ def train_classifier(
         raise InputError("metric_for_best_model",
                          f"{train_config.metric_for_best_model!r} is not one of {sorted(_known_metrics())}")
     vocab = tokenizer.tokenizer.get_vocab()
+    validate_splits(splits, tokenizer, names, model_config.max_positions, str(getattr(data, 'tokenizer_path', '')))
+    # Checked (and, with --overwrite, cleared) only once the data is known to be usable.
+    out = prepare_resumable_dir(out_dir, overwrite, METRICS_FILE, CHECKPOINT_DIR)
     torch.manual_seed(train_config.seed)
     model = build_classifier(model_config, len(vocab), names, {t: vocab[t] for t in (BOS, EOS, PAD)})
     if train_config.init_from:
@@ -231,7 +229,8 @@ def train_classifier(
                                   splits["test"].labels, train_config.seed)
     best_row = result.history[result.best_epoch - 1]
     metadata = {"tokenizer": tokenizer.describe(), "model": model_config.model_dump(mode="json"),
-                "training": train_config.model_dump(mode="json"), "dataset": manifest.get("config")}
+                "training": train_config.model_dump(mode="json"), "dataset": manifest.get("config"),
+                "record_lengths": manifest.get("record_lengths")}
     save_model_folder(model.cpu(), tokenizer, names, out / MODEL_DIR, metadata)
     _write_csv(out / HISTORY_FILE, result.history)
     _write_csv(out / PREDICTIONS_FILE, [
