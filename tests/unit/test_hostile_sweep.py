@@ -13,7 +13,8 @@ from components.search.spec import SweepSpec, load_sweep
 from components.training.config import ModelConfig, TrainConfig
 
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
-BASE = TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, seed=1)
+# Two trials on tiny data may read as collapsed; this module is about failed settings, not collapse.
+BASE = TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, seed=1, collapse_epochs=0)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
