@@ -20,8 +20,11 @@ class Artifacts(StrEnum):
     INTERPRETATION = "interpretation"
     PREDICTIONS = "predictions"
     POWERLAW_SUMMARY = "powerlaw_summary"
-    # Digests of a pipeline's input files or model references: part of the cache key of the steps reading them.
+    # Digests of a pipeline's input files, model references and sequences to explain: part of the cache key
+    # of the steps reading them.
     INPUT_DIGESTS = "input_digests"
+    MODEL_DIGESTS = "model_digests"
+    EXPLAIN_DIGESTS = "explain_digests"
     # Each heavy step's whole folder, as the matching command writes it; the export step copies them to output_dir.
     SWEEP_DIR = "sweep_dir"
     TRAINING_DIR = "training_dir"

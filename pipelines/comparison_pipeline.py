@@ -26,6 +26,6 @@ def comparison_pipeline(
         overwrite: Replace ``output_dir`` if it exists.
     """
     # Digests of the folders the references name now: `@production` may have moved since the last run.
-    digests = fingerprint_inputs(models, id="fingerprint_models")
+    _, digests, _ = fingerprint_inputs([], models)
     _, comparison_dir, _ = compare_models(models, powerlaw, digests)
     export_outputs(output_dir, overwrite, flat=True, comparison=comparison_dir)

@@ -36,7 +36,7 @@ def dataset_pipeline(
         dataset: Split, augmentation, chunking and truncation settings.
         overwrite: Replace ``output_dir`` if it exists.
     """
-    digests = fingerprint_inputs(class_files, id="fingerprint_class_files")
+    digests, _, _ = fingerprint_inputs(class_files)
     if kmer is None:
         tokenizer_json = train_tokeniser(class_files, tokenise, digests)
         kmer_stride = 1

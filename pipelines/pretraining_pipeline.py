@@ -49,15 +49,15 @@ def pretraining_pipeline(
         pretrain: Windowing, masking and optimisation.
         overwrite: Replace the folders of a previous run under ``output_dir``.
     """
-    corpus_digests = fingerprint_inputs(corpus_files, id="fingerprint_corpus_files")
-    class_digests = fingerprint_inputs(class_files, id="fingerprint_class_files")
+    # One group for both: an edited class file re-runs the (cheap) tokeniser too.
+    digests, _, _ = fingerprint_inputs([*corpus_files, *class_files])
     if kmer is None:
-        tokenizer_json = train_tokeniser(corpus_files, tokenise, corpus_digests)
+        tokenizer_json = train_tokeniser(corpus_files, tokenise, digests)
         kmer_stride = 1
     else:
-        tokenizer_json = build_kmer_tokeniser(corpus_files, kmer, corpus_digests)
+        tokenizer_json = build_kmer_tokeniser(corpus_files, kmer, digests)
         kmer_stride = kmer.stride
-    dataset_dir, _ = create_dataset(class_files, tokenizer_json, dataset, kmer_stride, class_digests)
+    dataset_dir, _ = create_dataset(class_files, tokenizer_json, dataset, kmer_stride, digests)
     _, _, pretrain_dir = pretrain_encoder(corpus_files, dataset_dir, pretrain, model, kmer_stride,
-                                          input_digests=corpus_digests)
+                                          input_digests=digests)
     export_outputs(output_dir, overwrite, dataset=dataset_dir, pretrain=pretrain_dir)

@@ -66,10 +66,9 @@ def training_pipeline(
         explain: FASTA files or sequences to interpret with the trained model (``output_dir/interpret``).
         interpret: Interpretation settings.
     """
-    digests = fingerprint_inputs(class_files, id="fingerprint_class_files")
-    init_digests = None
-    if training.init_from:  # a registry reference names another encoder once a newer one is registered
-        init_digests = fingerprint_inputs([training.init_from], id="fingerprint_init_from")
+    # A registry reference in init_from names another encoder once a newer one is registered.
+    init_from = [training.init_from] if training.init_from else None
+    digests, init_digests, explain_digests = fingerprint_inputs(class_files, init_from, explain)
     if kmer is None:
         tokenizer_json = train_tokeniser(class_files, tokenise, digests)
         kmer_stride = 1
@@ -88,7 +87,8 @@ def training_pipeline(
     promote_model(metrics, cv_metrics)
     interpret_dir = None
     if explain:
-        explained = fingerprint_inputs(explain, id="fingerprint_explain")
-        _, interpret_dir, _ = interpret_sequences(explain, interpret, model_dir=model_dir, input_digests=explained)
+        _, interpret_dir, _ = interpret_sequences(
+            explain, interpret, model_dir=model_dir, input_digests=explain_digests
+        )
     export_outputs(output_dir, overwrite, dataset=dataset_dir, sweep=sweep_dir, train=train_dir, cv=cv_dir,
                    interpret=interpret_dir)

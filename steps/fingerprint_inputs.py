@@ -1,4 +1,4 @@
-"""Step: digests of the run's input files, so a changed file re-runs the cached steps that read it."""
+"""Step: digests of the run's inputs, so a changed file or registry stage re-runs the cached steps that read it."""
 
 from typing import Annotated
 
@@ -12,17 +12,26 @@ from pipelines.registry import install_registry_resolver
 
 # Never cached: the files behind unchanged paths (or the version a registry stage names) may have changed.
 @step(enable_cache=False)
-def fingerprint_inputs(references: list[str]) -> Annotated[dict, Artifacts.INPUT_DIGESTS]:
-    """Hash each input file, folder or model reference.
+def fingerprint_inputs(
+    files: list[str], models: list[str] | None = None, explain: list[str] | None = None
+) -> tuple[
+    Annotated[dict, Artifacts.INPUT_DIGESTS],
+    Annotated[dict, Artifacts.MODEL_DIGESTS],
+    Annotated[dict, Artifacts.EXPLAIN_DIGESTS],
+]:
+    """Hash each input file, folder or model reference, in three groups for the steps reading each.
 
-    Steps that read the inputs take this dictionary as an input artifact. ZenML keys their cache on
-    its content, so an unchanged file keeps them cached and an edited one re-runs them.
+    Steps take a group as an input artifact. ZenML keys their cache on its content, so unchanged
+    inputs keep them cached and an edited file (or a stage moved to another version) re-runs them.
 
     Args:
-        references: FASTA files, folders or model references (``registry:NAME@STAGE`` is resolved first).
+        files: The data files (FASTA class files, genomes).
+        models: Model references or folders (``registry:NAME@STAGE`` is resolved to the folder it names now).
+        explain: Files or inline sequences to interpret.
 
     Returns:
-        ``{reference: sha256}``.
+        ``{reference: sha256}`` for each group (empty for a group not given).
     """
     install_registry_resolver()
-    return input_digests(references, resolve_model_path)
+    return (input_digests(files), input_digests(models or [], resolve_model_path),
+            input_digests(explain or []))

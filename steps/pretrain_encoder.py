@@ -45,7 +45,7 @@ def pretrain_encoder(
         model: Encoder architecture and shape (the classifier's).
         kmer_stride: Step between k-mer starts of a k-mer tokeniser (JSON does not record it).
         exclude: Further dataset folders whose valid and test sequences are masked out too.
-        input_digests: Digests of ``corpus_files``; only part of the cache key (an edited genome re-runs it).
+        input_digests: Digests of the input files; only part of the cache key (an edited genome re-runs it).
 
     Returns:
         The encoder folder (HF safetensors, tokeniser, ``genomenlp.json``), the metrics summary and the

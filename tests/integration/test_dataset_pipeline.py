@@ -34,7 +34,8 @@ EXPECTED_OUTPUTS = {
 }
 DATASET_OUTPUTS = {Artifacts.DATASET_DIR, Artifacts.DATASET_MANIFEST}
 # The two uncached steps around the cached ones: digests of the inputs, and the export to output_dir.
-RUN_OUTPUTS = {"fingerprint_class_files": {Artifacts.INPUT_DIGESTS}, "export_outputs": {Artifacts.EXPORTED_FOLDERS}}
+RUN_OUTPUTS = {"fingerprint_inputs": {Artifacts.INPUT_DIGESTS, Artifacts.MODEL_DIGESTS, Artifacts.EXPLAIN_DIGESTS},
+               "export_outputs": {Artifacts.EXPORTED_FOLDERS}}
 
 
 def _output(run, name: str):
@@ -93,7 +94,7 @@ def test_a_rerun_takes_the_cache_and_still_exports_and_an_edited_file_reruns(
     again = dataset_pipeline(output_dir=str(tmp_path / "again"), **arguments)
 
     assert _statuses(clean_zenml_client, again) == {
-        "fingerprint_class_files": ExecutionStatus.COMPLETED, "build_kmer_tokeniser": ExecutionStatus.CACHED,
+        "fingerprint_inputs": ExecutionStatus.COMPLETED, "build_kmer_tokeniser": ExecutionStatus.CACHED,
         "create_dataset": ExecutionStatus.CACHED, "export_outputs": ExecutionStatus.COMPLETED}
     assert (tmp_path / "again" / "train.parquet").read_bytes() == (tmp_path / "first" / "train.parquet").read_bytes()
     # The same export again is refused without overwrite, and replaces the folder with it.

@@ -18,7 +18,7 @@ MODEL_NAME = "cached_promoter_classifier"
 HEAVY_STEPS = ("build_kmer_tokeniser", "create_dataset", "sweep_hyperparameters", "train_classifier",
                "cross_validate_model", "interpret_sequences")
 # Never cached: input digests, promotion (reads the registry) and the export to output_dir.
-ALWAYS_RUN = ("fingerprint_class_files", "fingerprint_explain", "promote_model", "export_outputs")
+ALWAYS_RUN = ("fingerprint_inputs", "promote_model", "export_outputs")
 
 
 def _arguments(fasta_pair, out, **changes) -> dict:

@@ -92,8 +92,7 @@ def test_pretraining_registers_an_encoder_trained_without_the_held_out_split(cle
     assert run.status == ExecutionStatus.COMPLETED
     assert run.pipeline.name == Pipelines.PRETRAINING
     assert {name: set(step.outputs) for name, step in run.steps.items()} == {
-        "fingerprint_corpus_files": {Artifacts.INPUT_DIGESTS},
-        "fingerprint_class_files": {Artifacts.INPUT_DIGESTS},
+        "fingerprint_inputs": {Artifacts.INPUT_DIGESTS, Artifacts.MODEL_DIGESTS, Artifacts.EXPLAIN_DIGESTS},
         "build_kmer_tokeniser": {Artifacts.TOKENIZER_JSON},
         "create_dataset": {Artifacts.DATASET_DIR, Artifacts.DATASET_MANIFEST},
         "pretrain_encoder": {Artifacts.ENCODER_DIR, Artifacts.PRETRAINING_METRICS, Artifacts.PRETRAINING_DIR},

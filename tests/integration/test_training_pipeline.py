@@ -28,7 +28,7 @@ TINY_TRAINING = TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, 
 LEARNING_RATES = [5e-4, 1e-3]
 TINY_SWEEP = SweepSpec(method="grid", parameters={"learning_rate": {"values": LEARNING_RATES}})
 EXPECTED_OUTPUTS = {
-    "fingerprint_class_files": {Artifacts.INPUT_DIGESTS},
+    "fingerprint_inputs": {Artifacts.INPUT_DIGESTS, Artifacts.MODEL_DIGESTS, Artifacts.EXPLAIN_DIGESTS},
     "create_dataset": {Artifacts.DATASET_DIR, Artifacts.DATASET_MANIFEST},
     "sweep_hyperparameters": {Artifacts.BEST_HYPERPARAMETERS, Artifacts.SWEEP_TRIALS, Artifacts.SWEEP_DIR,
                               Artifacts.SWEEP_REPORT},
@@ -68,7 +68,6 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert run.model_version is None
     outputs = {name: set(step.outputs) for name, step in run.steps.items()}
     assert outputs == {**EXPECTED_OUTPUTS, "train_tokeniser": {Artifacts.TOKENIZER_JSON},
-                       "fingerprint_explain": {Artifacts.INPUT_DIGESTS},
                        "interpret_sequences": {Artifacts.INTERPRETATION, Artifacts.INTERPRETATION_DIR,
                                                Artifacts.INTERPRETATION_REPORT}}
     assert (out / "interpret" / "index.html").exists()

@@ -106,11 +106,13 @@ def test_export_copies_each_folder_and_refuses_existing_ones(tiny_fasta_pair, tm
 
 
 def test_fingerprint_follows_file_contents(tiny_fasta_pair):
-    first = fingerprint_inputs.entrypoint(_files(tiny_fasta_pair))
+    first, no_models, no_sequences = fingerprint_inputs.entrypoint(_files(tiny_fasta_pair))
     tiny_fasta_pair[1].write_text(">edited\nACGT\n")
-    second = fingerprint_inputs.entrypoint(_files(tiny_fasta_pair))
+    second, _, sequences = fingerprint_inputs.entrypoint(_files(tiny_fasta_pair), explain=["ACGTACGT"])
 
-    assert list(first) == _files(tiny_fasta_pair)
+    assert list(first) == _files(tiny_fasta_pair) and no_models == no_sequences == {}
+    # An inline sequence is its own content.
+    assert list(sequences) == ["ACGTACGT"]
     assert first[str(tiny_fasta_pair[0])] == second[str(tiny_fasta_pair[0])]
     assert first[str(tiny_fasta_pair[1])] != second[str(tiny_fasta_pair[1])]
 
