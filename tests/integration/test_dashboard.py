@@ -7,15 +7,18 @@ server's default stack), and the visualizations come back through the endpoint t
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
 from zenml.enums import ExecutionStatus
+from zenml.enums import StackComponentType as Component
 
 from components.compare.powerlaw import PowerlawConfig
 from components.configs import DatasetConfig, InterpretConfig, KmerConfig, ModelConfig, SweepSpec, TrainConfig
 from components.names import Artifacts
+from pipelines.cluster import using_stack
 from conftest import MOTIF, ZENML_SERVER_USER, write_random_fasta
 
 # 64 wide: WeightWatcher fits matrices with at least 50 eigenvalues, so the comparison can use this model.
@@ -28,6 +31,18 @@ REPORTS = {
 }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def local_file_access():
+    """Let the server read the local artifact store, as ``zenml login --local`` starts it.
+
+    Autouse, so it is set before ``zenml_server`` copies the environment into the server process. A
+    cluster's store is S3, which the server reads without this.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZENML_SERVER_ALLOW_LOCAL_FILE_ACCESS", "true")
+        yield
+
+
 def _token(url: str) -> str:
     """An access token for the server's default user, as the dashboard's login gets one."""
     form = urllib.parse.urlencode({"username": ZENML_SERVER_USER[0], "password": ZENML_SERVER_USER[1]}).encode()
@@ -38,20 +53,34 @@ def _token(url: str) -> str:
 def _visualization(url: str, token: str, artifact_version_id) -> dict:
     request = urllib.request.Request(f"{url}/api/v1/artifact_versions/{artifact_version_id}/visualize?index=0",
                                      headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        raise AssertionError(f"{error.code}: {error.read()[:2000]!r}") from None
 
 
 @pytest.fixture(scope="module")
-
-
 def runs(server_client, tiny_fasta_pair_module, tmp_path_factory, one_torch_thread):
     """A tiny training run and a comparison of its model, both recorded by the server."""
+    out = tmp_path_factory.mktemp("dashboard")
+    files = [str(path) for path in tiny_fasta_pair_module]
+    # A local store at a path both processes resolve alike (the default one's path follows each process's
+    # ZenML config folder, which the test client and server keep apart, unlike `zenml login --local`).
+    server_client.create_stack_component("dashboard-store", "local", Component.ARTIFACT_STORE,
+                                         {"path": str(out / "artifacts")})
+    server_client.create_stack("dashboard", components={Component.ORCHESTRATOR: "default",
+                                                        Component.ARTIFACT_STORE: "dashboard-store"})
+    with using_stack("dashboard"):
+        training, comparison = _run_pipelines(files, out)
+    return {"training": server_client.get_pipeline_run(training.id),
+            "comparison": server_client.get_pipeline_run(comparison.id), "out": out}
+
+
+def _run_pipelines(files: list[str], out):
     from pipelines.comparison_pipeline import comparison_pipeline
     from pipelines.training_pipeline import training_pipeline
 
-    out = tmp_path_factory.mktemp("dashboard")
-    files = [str(path) for path in tiny_fasta_pair_module]
     training = training_pipeline(
         class_files=files, output_dir=str(out / "training"), kmer=KmerConfig(k=3),
         sweep=SweepSpec(method="grid", parameters={"learning_rate": {"values": [1e-3]}}),
@@ -60,14 +89,10 @@ def runs(server_client, tiny_fasta_pair_module, tmp_path_factory, one_torch_thre
         trials=1, folds=2, explain=[files[0]], interpret=InterpretConfig(n_steps=4),
     )
     model_dir = out / "training" / "train" / "model_files"
-    comparison = comparison_pipeline([str(model_dir)], str(out / "compare"), PowerlawConfig())
-    return {"training": server_client.get_pipeline_run(training.id),
-            "comparison": server_client.get_pipeline_run(comparison.id), "out": out}
+    return training, comparison_pipeline([str(model_dir)], str(out / "compare"), PowerlawConfig())
 
 
 @pytest.fixture(scope="module")
-
-
 def tiny_fasta_pair_module(tmp_path_factory):
     """The tiny FASTA pair of the ``tiny_fasta_pair`` fixture, once for the module."""
     folder = tmp_path_factory.mktemp("fasta")
