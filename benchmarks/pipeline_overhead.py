@@ -225,7 +225,8 @@ def table(results: dict) -> str:
               f"| cached re-run, fresh output folder | {results['partly_cached_seconds']:.2f} | "
               f"{results['partly_cached_seconds'] / direct:.1f}× | {status(results['partly_cached_status'])} |",
               "", "| training pipeline (tiny) | s | heavy steps run / cached |", "|---|---|---|",
-              f"| first run (a tokeniser like the dataset runs' is cached) | {results['training_first_run_seconds']:.2f} | "
+              "| first run (the dataset runs cached its tokeniser) | "
+              f"{results['training_first_run_seconds']:.2f} | "
               f"{status(results['training_first_run_status'])} |",
               f"| cached re-run, same arguments (target < 15 s) | {results['training_cached_rerun_seconds']:.2f} | "
               f"{status(results['training_cached_rerun_status'])} |",
