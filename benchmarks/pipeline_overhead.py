@@ -1,5 +1,7 @@
-"""ZenML's overhead per step, and what a cached re-run costs: the dataset pipeline on a tiny input vs calling
-its step functions directly, and the training pipeline run again with unchanged inputs.
+"""ZenML's overhead per step and the cost of a cached re-run, for the dataset and training pipelines.
+
+The dataset pipeline on a tiny input against calling its step functions directly, and the training
+pipeline run again with unchanged inputs.
 
 Runs in a throw-away ZenML store (``ZENML_CONFIG_PATH`` in a temporary folder, analytics off, set
 before ZenML is imported; the working directory moves there too, so no ``.zen`` of the checkout is

@@ -7,13 +7,13 @@ from pydantic import PositiveInt
 from zenml import log_metadata, step
 from zenml.types import HTMLString
 
-from components.katib.config import KatibConfig
-from components.katib.launcher import katib_trial_config, run_experiment
 from components.export import staging_folder
 from components.headlines import sweep_headlines
+from components.katib.config import KatibConfig
+from components.katib.launcher import katib_trial_config, run_experiment
+from components.katib.report import write_katib_summary
 from components.katib.trial_data import export_trial_dataset, trial_data_prefix
 from components.names import Artifacts
-from components.katib.report import write_katib_summary
 from components.search.local import run_sweep
 from components.search.spec import SweepSpec
 from components.training.config import ModelConfig, TrainConfig, training_config_from_mapping

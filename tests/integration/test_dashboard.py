@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from conftest import MOTIF, ZENML_SERVER_USER, write_random_fasta
 from zenml.enums import ExecutionStatus
 from zenml.enums import StackComponentType as Component
 
@@ -19,7 +20,6 @@ from components.compare.powerlaw import PowerlawConfig
 from components.configs import DatasetConfig, InterpretConfig, KmerConfig, ModelConfig, SweepSpec, TrainConfig
 from components.names import Artifacts
 from pipelines.cluster import using_stack
-from conftest import MOTIF, ZENML_SERVER_USER, write_random_fasta
 
 # 64 wide: WeightWatcher fits matrices with at least 50 eigenvalues, so the comparison can use this model.
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=64, num_heads=2, intermediate_size=128, max_positions=64)
