@@ -5,7 +5,7 @@ from typing import Annotated
 
 from zenml import get_step_context, log_metadata, step
 
-from components.headlines import promotion_headlines
+from components.headlines import promotion_headlines, training_headlines
 from components.names import Artifacts
 from components.registry import BASELINE_SCORE, CV_SCORE, version_metadata
 from pipelines.registry import promote_best
@@ -30,6 +30,9 @@ def promote_model(
     """
     context = get_step_context()
     scalars = version_metadata(training_metrics, cv_metrics)
+    # The run page's headline even when training came from the cache (a cached step logs nothing).
+    log_metadata({**training_headlines(training_metrics), CV_SCORE: scalars[CV_SCORE]},
+                 run_id_name_or_prefix=context.pipeline_run.id)
     if context.model_version is None:
         logging.getLogger(__name__).warning("no `model:` configured for this run: nothing to promote")
         return None

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import PositiveInt
-from zenml import log_metadata, step
+from zenml import get_step_context, log_metadata, step
 from zenml.types import HTMLString
 
 from components.export import staging_folder
@@ -78,7 +78,11 @@ def sweep_hyperparameters(
     install_registry_resolver()
     data = TrainingData.from_dataset_dir(dataset_dir)
     result = run_sweep(spec, data, model, training, trials, str(folder), show_progress=False)
-    log_metadata(sweep_headlines(result["trials"], spec.metric.key, spec.metric.goal == "maximize"))
+    headlines = sweep_headlines(result["trials"], spec.metric.key, spec.metric.goal == "maximize")
+    log_metadata(headlines)
+    # Prefixed on the run, beside the other steps' figures.
+    log_metadata({f"sweep_{key}": value for key, value in headlines.items()},
+                 run_id_name_or_prefix=get_step_context().pipeline_run.id)
     # Only the searched values: the pipeline's own settings (e.g. the final epochs) must not be overridden.
     report = HTMLString((folder / REPORT_FILE).read_text(encoding="utf-8"))
     return result["best_values"], result["trials"], folder, report

@@ -7,12 +7,13 @@ server's default stack), and the visualizations come back through the endpoint t
 from __future__ import annotations
 
 import json
+import os
+import random
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
-from conftest import MOTIF, ZENML_SERVER_USER, write_random_fasta
 from zenml.enums import ExecutionStatus
 from zenml.enums import StackComponentType as Component
 
@@ -45,7 +46,9 @@ def local_file_access():
 
 def _token(url: str) -> str:
     """An access token for the server's default user, as the dashboard's login gets one."""
-    form = urllib.parse.urlencode({"username": ZENML_SERVER_USER[0], "password": ZENML_SERVER_USER[1]}).encode()
+    # The credentials the server_client fixture logs in with.
+    user = {"username": os.environ["ZENML_STORE_USERNAME"], "password": os.environ["ZENML_STORE_PASSWORD"]}
+    form = urllib.parse.urlencode(user).encode()
     with urllib.request.urlopen(urllib.request.Request(f"{url}/api/v1/login", data=form), timeout=30) as response:
         return json.load(response)["access_token"]
 
@@ -94,10 +97,14 @@ def _run_pipelines(files: list[str], out):
 
 @pytest.fixture(scope="module")
 def tiny_fasta_pair_module(tmp_path_factory):
-    """The tiny FASTA pair of the ``tiny_fasta_pair`` fixture, once for the module."""
-    folder = tmp_path_factory.mktemp("fasta")
-    return (write_random_fasta(folder / "class_a.fasta", 40, 60, seed=1, prefix="a", motif=MOTIF),
-            write_random_fasta(folder / "class_b.fasta", 40, 60, seed=2, prefix="b"))
+    """Two classes × 40 seeded random 60-bp records, a motif planted in the first (as ``tiny_fasta_pair``)."""
+    folder, rng = tmp_path_factory.mktemp("fasta"), random.Random(1)
+    paths = []
+    for name, motif in (("class_a", "TATAAT"), ("class_b", "")):
+        records = ["".join(rng.choice("ACGT") for _ in range(60 - len(motif))) + motif for _ in range(40)]
+        paths.append(folder / f"{name}.fasta")
+        paths[-1].write_text("".join(f">{name}_{index}\n{record}\n" for index, record in enumerate(records)))
+    return paths
 
 
 def test_every_report_is_an_html_visualization_served_by_the_rest_api(zenml_server, runs):
@@ -126,3 +133,4 @@ def test_headline_figures_are_run_metadata_on_the_server(runs):
     assert metadata["test_mcc_margin_over_kmer"] == pytest.approx(metadata["test_mcc"] - metadata["kmer_1_4_test_mcc"])
     sweep = runs["training"].steps["sweep_hyperparameters"].run_metadata
     assert (sweep["trials"], sweep["complete_trials"], sweep["collapsed_trials"]) == (1, 1, 0)
+    assert (metadata["sweep_trials"], metadata["sweep_failed_trials"], metadata["sweep_collapsed_trials"]) == (1, 0, 0)

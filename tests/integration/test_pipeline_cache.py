@@ -69,6 +69,8 @@ def test_rerun_is_cached_and_a_changed_setting_reruns_only_its_step_and_after(
         Artifacts.MODEL_DIR][0].id
     assert {"test_mcc", "kmer_1_4_test_mcc", "cv_test_mcc_mean"} <= set(version.run_metadata)
     assert "promoted" in second.steps["promote_model"].run_metadata
+    # The cached run's page still shows the model against its baseline (logged by promotion).
+    assert {"test_mcc_margin_over_kmer", "cv_test_mcc_mean", "promoted"} <= set(second.run_metadata)
 
     # More folds: cross-validation runs again; everything before it (and interpretation, beside it) is cached.
     _, statuses = _run(clean_zenml_client, tiny_fasta_pair, out, folds=3)

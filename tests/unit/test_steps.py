@@ -150,7 +150,8 @@ def record_metadata(monkeypatch):
 
 def test_sweep_hyperparameters_returns_the_best_trial(tiny_kmer_dataset, monkeypatch):
     logged = []
-    monkeypatch.setattr(sweep_module, "log_metadata", lambda metadata, **where: logged.append(metadata))
+    monkeypatch.setattr(sweep_module, "log_metadata", lambda metadata, **where: logged.append((metadata, where)))
+    monkeypatch.setattr(sweep_module, "get_step_context", lambda: SimpleNamespace(pipeline_run=SimpleNamespace(id=1)))
 
     best, trials, out, report = sweep_hyperparameters.entrypoint(
         tiny_kmer_dataset, TINY_SWEEP, TINY_MODEL, TINY_TRAINING, 2, epochs=1
@@ -163,8 +164,11 @@ def test_sweep_hyperparameters_returns_the_best_trial(tiny_kmer_dataset, monkeyp
     assert json.loads((out / "metrics.json").read_text())["epochs_run"] == 1
     assert out.name == "sweep" and (out / "hyperparams.json").is_file()
     assert isinstance(report, HTMLString) and report == (out / "report.html").read_text()
-    assert logged == [{"trials": 2, "complete_trials": 2, "pruned_trials": 0, "failed_trials": 0,
-                       "collapsed_trials": 0, "best_eval_f1": max(row["eval_f1"] for row in trials)}]
+    headlines = {"trials": 2, "complete_trials": 2, "pruned_trials": 0, "failed_trials": 0,
+                 "collapsed_trials": 0, "best_eval_f1": max(row["eval_f1"] for row in trials)}
+    # On the step, and prefixed on the run.
+    assert logged == [(headlines, {}), ({f"sweep_{key}": value for key, value in headlines.items()},
+                                        {"run_id_name_or_prefix": 1})]
 
 
 @pytest.mark.parametrize("has_model", [False, True], ids=["no-model", "model"])
