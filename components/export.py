@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from components.errors import InputError
-from components.storage import atomic_output_dir, ensure_absent, is_remote, open_input
+from components.storage import atomic_output_dir, exists, is_remote, open_input
 
 STAGING_PREFIX = "genomenlp-step-"
 
@@ -94,7 +94,10 @@ def export_folders(folders: Mapping[str, str | os.PathLike], overwrite: bool = F
     for destination, source in folders.items():
         if not Path(source).is_dir():
             raise InputError(str(source), "is not a folder to export")
-        ensure_absent(destination, overwrite)
+        if not overwrite and exists(destination):
+            # The run's results are stored: run it again with overwrite (or elsewhere) and they come from the cache.
+            raise InputError(str(destination), "already exists; set overwrite: true to replace it (a re-run "
+                             "takes this run's results from the cache)")
     exported = {}
     for destination, source in folders.items():
         with atomic_output_dir(destination, overwrite) as staging:
