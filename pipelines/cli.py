@@ -231,7 +231,7 @@ def _add_model_commands(commands) -> None:
 
 
 def _models(args) -> int:
-    from pipelines.registry import describe_versions, promote_version
+    from steps.support.registry import describe_versions, promote_version
 
     if args.action == "promote":
         print(promote_version(args.name, args.version))
@@ -285,7 +285,7 @@ def _body(argv: list[str] | None) -> int:
     # Imported late: ZenML takes seconds to import, which --help and argument errors should not pay.
     from zenml.orchestrators.local import local_orchestrator
 
-    from pipelines.registry import install_registry_resolver
+    from steps.support.registry import install_registry_resolver
     from pipelines.run_config import check_run_config
 
     module, _, name = command.pipeline.rpartition(".")

@@ -11,7 +11,7 @@ from components.compare.powerlaw import PowerlawConfig, fit_powerlaw
 from components.compare.report import comparison_page
 from components.export import staging_folder
 from components.names import Artifacts
-from pipelines.registry import install_registry_resolver, registered_metrics
+from steps.support.registry import install_registry_resolver, registered_metrics
 
 
 @step

@@ -18,7 +18,7 @@ from components.training.config import (
 )
 from components.training.cross_validation import cross_validate
 from components.training.run import REPORT_FILE, TrainingData
-from pipelines.registry import install_registry_resolver
+from steps.support.registry import install_registry_resolver
 
 
 @step

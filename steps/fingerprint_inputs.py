@@ -7,7 +7,7 @@ from zenml import step
 from components.export import input_digests
 from components.model_io import resolve_model_path
 from components.names import Artifacts
-from pipelines.registry import install_registry_resolver
+from steps.support.registry import install_registry_resolver
 
 
 # Never cached: the files behind unchanged paths (or the version a registry stage names) may have changed.

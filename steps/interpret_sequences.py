@@ -12,7 +12,7 @@ from components.inference.interpret import INDEX_FILE
 from components.inference.interpret import interpret_sequences as interpret
 from components.model_io import load_model
 from components.names import PRODUCTION_MODEL, Artifacts
-from pipelines.registry import install_registry_resolver
+from steps.support.registry import install_registry_resolver
 
 
 @step

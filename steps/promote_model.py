@@ -8,7 +8,7 @@ from zenml import get_step_context, log_metadata, step
 from components.headlines import promotion_headlines, training_headlines
 from components.names import Artifacts
 from components.registry import BASELINE_SCORE, CV_SCORE, version_metadata
-from pipelines.registry import promote_best
+from steps.support.registry import promote_best
 
 
 # Never cached: the registry's stages change between runs, and a cached training step logs nothing to

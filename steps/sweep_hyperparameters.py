@@ -18,7 +18,7 @@ from components.search.local import run_sweep
 from components.search.spec import SweepSpec
 from components.training.config import ModelConfig, TrainConfig, training_config_from_mapping
 from components.training.run import REPORT_FILE, TrainingData
-from pipelines.registry import install_registry_resolver
+from steps.support.registry import install_registry_resolver
 
 
 @step

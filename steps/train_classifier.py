@@ -19,7 +19,7 @@ from components.training.config import (
 )
 from components.training.run import MODEL_DIR, REPORT_FILE, TrainingData
 from components.training.run import train_classifier as train
-from pipelines.registry import install_registry_resolver
+from steps.support.registry import install_registry_resolver
 
 
 @step

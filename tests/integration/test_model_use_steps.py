@@ -32,7 +32,7 @@ def model_folder(path: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def registered(clean_zenml_client, tmp_path_factory):
-    from pipelines.registry import promote_best, register_model_folder
+    from steps.support.registry import promote_best, register_model_folder
 
     folder = tmp_path_factory.mktemp("models")
     versions = []

@@ -125,7 +125,7 @@ def test_pretraining_registers_an_encoder_trained_without_the_held_out_split(cle
 def registry_resolver():
     """``registry:`` references resolve through this store while the test runs (the CLI installs the same)."""
     from components.model_io import MODEL_RESOLVERS
-    from pipelines.registry import install_registry_resolver
+    from steps.support.registry import install_registry_resolver
 
     install_registry_resolver()
     yield

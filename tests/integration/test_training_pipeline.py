@@ -86,7 +86,7 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
 
     # `cross_validate --config_from_run RUN` takes this run by name: the settings its model was trained with.
     from components.search.runs import RUN_RESOLVERS, resolve_run
-    from pipelines.registry import install_run_resolver
+    from steps.support.registry import install_run_resolver
 
     install_run_resolver()
     try:
