@@ -88,7 +88,7 @@ def _run_pipelines(files: list[str], out):
         class_files=files, output_dir=str(out / "training"), kmer=KmerConfig(k=3),
         sweep=SweepSpec(method="grid", parameters={"learning_rate": {"values": [1e-3]}}),
         dataset=DatasetConfig(split_train=0.8, split_test=0.1, split_val=0.1), model=TINY_MODEL,
-        training=TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, device="cpu"),
+        training=TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, device="cpu", collapse_epochs=0),
         trials=1, folds=2, explain=[files[0]], interpret=InterpretConfig(n_steps=4),
     )
     model_dir = out / "training" / "train" / "model_files"

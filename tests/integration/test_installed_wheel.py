@@ -14,10 +14,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_an_installed_wheel_ships_its_configs_and_never_points_into_site_packages(tmp_path):
     # Built from a copy: setuptools writes build/ and *.egg-info beside the sources it builds.
     source = tmp_path / "source"
-    for name in ("pyproject.toml", "README.md", "components", "steps", "pipelines"):
-        copy = shutil.copytree if (REPO_ROOT / name).is_dir() else shutil.copy
-        copy(REPO_ROOT / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")}
-                                                 if (REPO_ROOT / name).is_dir() else {}))
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    for name in ("components", "steps", "pipelines"):
+        shutil.copytree(REPO_ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
