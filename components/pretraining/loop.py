@@ -21,8 +21,8 @@ from components.errors import InputError
 from components.pretraining.config import PretrainConfig
 from components.pretraining.masking import IGNORE_INDEX, encode_windows, mask_tokens
 from components.tokenisers.common import MASK, PAD, SPECIAL_TOKENS, UNK, SequenceTokenizer
-from components.training.loop import DIVERGENCE_FACTOR, TrainingDiverged
-from components.training.optim import adamw, autocast_dtype, choose_device, linear_warmup_schedule, to_device
+from components.training.optim import adamw, autocast_dtype, choose_device, to_device
+from components.training.state import DIVERGENCE_FACTOR, TrainingDiverged
 
 STATE_FILE = "state.json"
 LAST_WEIGHTS = "last.safetensors"
@@ -129,7 +129,9 @@ def train_masked_lm(
     model.to(device)
     optimizer = adamw(model, config.learning_rate, config.weight_decay, ADAM_BETAS, ADAM_EPSILON, device)
     total = config.max_steps
-    scheduler = linear_warmup_schedule(optimizer, total, config.warmup_ratio)
+    from transformers import get_linear_schedule_with_warmup
+
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(total * config.warmup_ratio), total)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(checkpoint_dir, model, optimizer, scheduler, fingerprint, device)
     state = state or {"step": 0, "fingerprint": fingerprint, "history": [], "interval": _new_interval(),
