@@ -122,6 +122,21 @@ class ClassifierTrainer(Trainer):
         self.loss_sum = loss if self.loss_sum is None else self.loss_sum + loss
         return loss
 
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix="eval"):
+        """Trainer's loop, its loss replaced by the cross-entropy of the gathered logits of every row.
+
+        Trainer averages per-process batch losses, which under DDP weighs the rows of an uneven last
+        batch unequally (1e-3 off on 2 processes); the gathered logits hold each row exactly once.
+        """
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys,
+                                         metric_key_prefix)
+        if output.predictions is not None and output.label_ids is not None:
+            logits = torch.from_numpy(np.asarray(output.predictions, dtype=np.float32))
+            labels = torch.from_numpy(np.asarray(output.label_ids, dtype=np.int64))
+            output.metrics[f"{metric_key_prefix}_loss"] = float(torch.nn.functional.cross_entropy(logits, labels))
+        return output
+
     def read_train_loss(self, global_step: int) -> float:
         """Mean loss per optimiser step since the last read, averaged over processes (as Trainer logs it)."""
         total = self.loss_sum if self.loss_sum is not None else torch.zeros((), device=self.args.device)
@@ -205,6 +220,9 @@ def training_arguments(config: TrainConfig, output_dir: Path, show_progress: boo
         "fp16": (cuda and not bf16, "bf16 on CUDA where supported, fp16 on older CUDA devices, full precision "
                  "on the CPU"),
         "resume_from_checkpoint": (None, "re-running the same command resumes by itself"),
+        # One label per sequence, so a process's mean loss is already the loss to average; HF's cross-process
+        # token count scales the classification loss by the process count (eval and test losses doubled on 2).
+        "average_tokens_across_devices": (False, "one label per sequence: each process's mean loss is averaged"),
     }
     if config.eval_strategy is EvalStrategy.STEPS:
         decided["save_steps"] = (values.get("eval_steps") or values.get("logging_steps", 500),
