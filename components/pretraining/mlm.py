@@ -1,7 +1,7 @@
 """Masked-language-model pre-training of the genomicBERT encoder: the run that writes the encoder folder.
 
-The masking lives in :mod:`components.pretraining.masking` and the step loop with its checkpoints in
-:mod:`components.pretraining.loop`; this module builds the model, runs the loop on the genomes' windows
+The masking lives in :mod:`components.pretraining.masking` and the Trainer run with its checkpoints in
+:mod:`components.pretraining.trainer`; this module builds the model, trains it on the genomes' windows
 and writes ``OUT/encoder``, ``OUT/history.csv`` and ``OUT/metrics.json``.
 """
 
@@ -24,18 +24,6 @@ from components.pretraining.corpus import (
     build_exclusion_index,
     exclusion_index,
 )
-
-# The masking and the step loop were split out of this module; their names stay importable from here,
-# where callers (the CLI, the pipeline step, benchmarks and tests) have always taken them.
-from components.pretraining.loop import (  # noqa: F401
-    ADAM_BETAS,
-    ADAM_EPSILON,
-    LAST_WEIGHTS,
-    OPTIMIZER_FILE,
-    STATE_FILE,
-    PretrainResult,
-    train_masked_lm,
-)
 from components.pretraining.masking import IGNORE_INDEX, encode_windows, mask_tokens  # noqa: F401
 from components.storage import exists, is_remote
 from components.tokenisers.common import (
@@ -50,6 +38,7 @@ from components.tokenisers.common import (
 from components.training.config import ModelConfig
 from components.training.model import build_classifier
 from components.training.optim import choose_device
+from components.training.state import write_json_atomically
 
 ENCODER_DIR = "encoder"
 METRICS_FILE = "metrics.json"
@@ -200,7 +189,9 @@ def pretrain_encoder(
                                [item["sha256"] for item in corpus_files], index.digest())
     torch.manual_seed(resolved.seed)
     model = build_masked_lm(model_config, tokenizer)
-    result = train_masked_lm(model, iter(corpus), tokenizer, resolved, out / CHECKPOINT_DIR, fingerprint, on_log,
+    from components.pretraining.trainer import train_masked_lm
+
+    result = train_masked_lm(model, corpus, tokenizer, resolved, out / CHECKPOINT_DIR, fingerprint, on_log,
                              show_progress)
 
     exclusion = {"datasets": list(index.sources), "held_out_sequences": index.held_out,
@@ -238,7 +229,5 @@ def pretrain_encoder(
         "encoder": str(out / ENCODER_DIR),
     }
     shutil.rmtree(out / CHECKPOINT_DIR)
-    temporary = out / f".{METRICS_FILE}.tmp"
-    temporary.write_text(json.dumps(summary, indent=2))
-    temporary.replace(out / METRICS_FILE)
+    write_json_atomically(out / METRICS_FILE, summary, indent=2)
     return summary
