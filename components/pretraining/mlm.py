@@ -38,7 +38,7 @@ from components.tokenisers.common import (
 from components.training.config import ModelConfig
 from components.training.model import build_classifier
 from components.training.optim import choose_device
-from components.training.state import write_json_atomically
+from components.training.state import is_main_process, write_json_atomically
 
 ENCODER_DIR = "encoder"
 METRICS_FILE = "metrics.json"
@@ -161,7 +161,7 @@ def pretrain_encoder(
     out = Path(out_dir)
     if exists(out / METRICS_FILE) and not overwrite:
         raise InputError(out_dir, "holds a finished pre-training run; pass --overwrite to replace it")
-    if overwrite and out.exists():
+    if overwrite and out.exists() and is_main_process():
         shutil.rmtree(out)
     import torch
 
@@ -202,13 +202,6 @@ def pretrain_encoder(
     metadata = {"tokenizer": {**tokenizer.describe(), "sha256": tokenizer.sha256()},
                 "model": model_config.model_dump(mode="json"), "pretraining": resolved.model_dump(mode="json"),
                 "corpus": corpus_summary, "exclusion": exclusion}
-    staging = out / f".{ENCODER_DIR}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    save_encoder_folder(model.cpu(), tokenizer, staging, metadata)
-    shutil.rmtree(out / ENCODER_DIR, ignore_errors=True)
-    staging.rename(out / ENCODER_DIR)
-    _write_csv(out / HISTORY_FILE, result.history)
     last = result.history[-1]
     summary = {
         "mlm_loss": last["mlm_loss"],
@@ -228,6 +221,16 @@ def pretrain_encoder(
         "exclusion": exclusion,
         "encoder": str(out / ENCODER_DIR),
     }
+    if not is_main_process():
+        # Under torchrun every process trains; the first writes the run's files.
+        return summary
+    staging = out / f".{ENCODER_DIR}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    save_encoder_folder(model.cpu(), tokenizer, staging, metadata)
+    shutil.rmtree(out / ENCODER_DIR, ignore_errors=True)
+    staging.rename(out / ENCODER_DIR)
+    _write_csv(out / HISTORY_FILE, result.history)
     shutil.rmtree(out / CHECKPOINT_DIR)
     write_json_atomically(out / METRICS_FILE, summary, indent=2)
     return summary

@@ -277,7 +277,7 @@ def pretraining_arguments(config: PretrainConfig, checkpoint_dir: Path, show_pro
         optim="adamw_torch_fused" if cuda else "adamw_torch", use_cpu=not cuda, bf16=bf16, fp16=cuda and not bf16,
         save_strategy="steps", save_steps=config.checkpoint_every, save_total_limit=1, save_only_model=False,
         logging_strategy="no", report_to="none", disable_tqdm=not show_progress, remove_unused_columns=False,
-        average_tokens_across_devices=False, dataloader_num_workers=0,
+        average_tokens_across_devices=False, dataloader_num_workers=0, ddp_find_unused_parameters=False,
         # Each process reads the stream and keeps its share: batches of masked positions differ in width,
         # which a dispatching first process could not concatenate.
         accelerator_config={"dispatch_batches": False})

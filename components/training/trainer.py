@@ -186,6 +186,8 @@ def training_arguments(config: TrainConfig, output_dir: Path, show_progress: boo
     # Project defaults where HF's do not suit; a file may still set them.
     values.setdefault("save_total_limit", 1)
     values.setdefault("logging_strategy", "epoch")
+    # Every parameter of these classifiers takes part in every step: DDP need not search for unused ones.
+    values.setdefault("ddp_find_unused_parameters", False)
     # A file's warm-up in whole steps stands; otherwise TrainConfig's ratio (HF takes a float < 1 as one).
     warmup = given.get("warmup_steps")
     warmup = warmup if isinstance(warmup, int | float) and warmup >= 1 else config.warmup_ratio
