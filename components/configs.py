@@ -99,6 +99,9 @@ class DatasetConfig(_Config):
     chunk_overlap: int = Field(128, ge=0, description="Bases shared by consecutive chunks.")
     max_tokens: int | None = Field(512, ge=3, description="Truncate encodings to this many tokens (None: never).")
     alphabet: Alphabet = Field(Alphabet.DNA, description="Letters a sequence may hold.")
+    allow_conflicts: bool = Field(
+        False, description="Keep sequences found under two or more labels (exact duplicates or reverse complements; "
+                           "counted in the manifest) instead of refusing the inputs.")
 
     @field_validator("labels")
     @classmethod

@@ -53,25 +53,58 @@ def resolve_model_path(reference: str) -> str:
     return str(reference)
 
 
+def _read_json(path: Path, reference: str) -> dict:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as error:
+        raise InputError(str(path), f"is damaged ({str(error).splitlines()[0][:120]}): copy the model folder again "
+                         f"or re-run train; {reference} cannot be used as it is") from None
+    if not isinstance(content, dict):
+        raise InputError(str(path), "is damaged (not a JSON object): copy the model folder again or re-run train")
+    return content
+
+
 def load_model(reference: str) -> LoadedModel:
-    """Load a model folder written by ``train``/``sweep`` (safetensors only, never pickle)."""
+    """Load a model folder written by ``train``/``sweep`` (safetensors only, never pickle).
+
+    A damaged folder (truncated weights, corrupt ``config.json`` or metadata, a tokeniser that does
+    not fit the embeddings) is one :class:`InputError` naming the file and what to do.
+    """
     path = Path(resolve_model_path(reference))
     if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
         raise InputError(str(reference), "not a model folder: expected config.json and model.safetensors "
                          "(train writes them to OUT/model_files)")
+    from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
+    _read_json(path / "config.json", reference)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
+        reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+        raise InputError(str(path / "model.safetensors"), f"cannot be loaded ({reason}): the weights are truncated "
+                         "or do not match config.json; copy the model folder again or re-run train") from None
     model.eval()
-    metadata = json.loads((path / MODEL_METADATA).read_text()) if (path / MODEL_METADATA).exists() else {}
+    metadata = _read_json(path / MODEL_METADATA, reference) if (path / MODEL_METADATA).exists() else {}
     if metadata.get("kind") == "encoder":
         raise InputError(str(reference), "is a pre-trained encoder without a classification head: fine-tune it "
                          "first (train --init_from)")
     stride = (metadata.get("tokenizer") or {}).get("stride", 1)
-    tokenizer = sequence_tokenizer_from_json((path / "tokenizer.json").read_text(), str(path / "tokenizer.json"),
-                                             stride)
+    tokenizer_path = path / "tokenizer.json"
+    if not tokenizer_path.exists():
+        raise InputError(str(reference), "has no tokenizer.json: copy the whole model folder (train writes it)")
+    tokenizer = sequence_tokenizer_from_json(tokenizer_path.read_text(encoding="utf-8", errors="replace"),
+                                             str(tokenizer_path), stride)
+    vocab_size = tokenizer.tokenizer.get_vocab_size()
+    if vocab_size > model.config.vocab_size:
+        raise InputError(str(tokenizer_path), f"does not match the model: its vocabulary has {vocab_size:,} tokens, "
+                         f"the model's embeddings {model.config.vocab_size:,}; put back the tokenizer.json the model "
+                         "was trained with")
     names = metadata.get("label_names") or [model.config.id2label[i] for i in range(model.config.num_labels)]
+    if len(names) != model.config.num_labels:
+        raise InputError(str(path / MODEL_METADATA), f"names {len(names)} classes for a model of "
+                         f"{model.config.num_labels}: copy the model folder again or re-run train")
     return LoadedModel(model, tokenizer, list(names), metadata, str(path))

@@ -71,16 +71,49 @@ def quiet_libraries() -> None:
     logging.getLogger("datasets").setLevel(logging.ERROR)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that staging space is removed on the way out."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _on_sigterm_raise() -> Callable[[], None]:
+    """Turn SIGTERM into :class:`Terminated` (main thread only); returns the restorer."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def run_command(body: Callable[[list[str] | None], int | None], argv: list[str] | None, prog: str) -> int:
-    """Run a command body; bad input becomes one ``error:`` line and exit status 2, never a traceback."""
+    """Run a command body; bad input becomes one ``error:`` line and exit status 2, never a traceback.
+
+    Failures of the environment (object store unreachable or refusing the credentials, ``ulimit -f``,
+    a full disk) are one line too; SIGTERM unwinds like Ctrl-C, so staging space is removed.
+    """
+    from components.storage import describe_environment_error
+
     quiet_libraries()
+    restore = _on_sigterm_raise()
     try:
         return body(argv) or 0
     except InputError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
     except ValidationError as error:
         print(f"{prog}: error: --{describe_validation_error(error)}", file=sys.stderr)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as error:
         print(f"{prog}: interrupted; no output was written", file=sys.stderr)
-        return 130
+        return 143 if isinstance(error, Terminated) else 130
+    except Exception as error:
+        described = describe_environment_error(error)
+        if described is None:
+            raise
+        print(f"{prog}: error: {described}", file=sys.stderr)
+    finally:
+        restore()
     return EXIT_BAD_INPUT

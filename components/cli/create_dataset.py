@@ -9,7 +9,7 @@ from components.cli.common import HelpFormatter, config_from_args, run_command
 from components.cli.dataset_options import add_dataset_arguments, print_dataset_summary
 from components.configs import DatasetConfig
 from components.errors import InputError
-from components.fasta import Alphabet
+from components.fasta import DEFAULT_MAX_RECORD_LENGTH, Alphabet, record_length_limit
 from components.stages import create_dataset
 from components.storage import ensure_absent
 from components.tokenisers import load_sequence_tokenizer
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("infile_paths", nargs="+", metavar="FASTA_OR_TOKENISER",
                         help="one FASTA per class (label order), then the tokeniser JSON")
     add_dataset_arguments(parser)
+    parser.add_argument("--max_record_length", type=int, default=DEFAULT_MAX_RECORD_LENGTH, metavar="BASES",
+                        help="refuse a record longer than this, naming it; memory grows with the longest record "
+                        f"(default: {DEFAULT_MAX_RECORD_LENGTH:,})")
     parser.add_argument("--kmer_stride", type=int, default=1,
                         help="step between k-mer starts, when the tokeniser is a k-mer one (default: 1)")
     return parser
@@ -45,10 +48,17 @@ def _body(argv: list[str] | None) -> int:
         raise InputError("-o/--outfile_dir", "required: the dataset folder to create")
     alphabet = Alphabet.PROTEIN if args.protein else Alphabet.DNA
     config = config_from_args(DatasetConfig, args, alphabet=alphabet)
-    ensure_absent(args.outfile_dir, args.overwrite)
+    ensure_absent(args.outfile_dir, args.overwrite, folder=True)
     tokenizer = load_sequence_tokenizer(tokeniser_path, stride=args.kmer_stride)
-    manifest = create_dataset(fasta_paths, tokenizer, config, args.outfile_dir, args.overwrite, not args.no_progress)
+    if args.max_record_length < 1:
+        raise InputError("--max_record_length", "must be a positive number of bases")
+    with record_length_limit(args.max_record_length):
+        manifest = create_dataset(fasta_paths, tokenizer, config, args.outfile_dir, args.overwrite,
+                                  not args.no_progress)
     print_dataset_summary(manifest, args.outfile_dir)
+    if manifest.get("conflicting_records"):
+        print(f"  warning: kept {manifest['conflicting_records']} records whose sequence appears under two or more "
+              "labels (--allow_conflicts)")
     return 0
 
 

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _body(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(PredictConfig, args)
-    ensure_absent(args.output, args.overwrite)
+    ensure_absent(args.output, args.overwrite, folder=False)
     loaded = load_model(args.model)
     counts = write_predictions(loaded, args.inputs, args.output, config, args.overwrite)
     per_label = ", ".join(f"{name} {count}" for name, count in counts["per_label"].items())

@@ -90,6 +90,32 @@ def _rows_of(record, label: int, parent: int, chunk: tuple[int, int], with_rever
             yield Row(sequence[start:end], label, record.id, parent, strand, start, end)
 
 
+def _conflicting_records(keys: list[bytes], labels: list[int], class_files: list[str], allow: bool) -> int:
+    """Records whose molecule (sequence or reverse complement) also appears under another label.
+
+    Such a record teaches the model two answers for one input; refused unless ``allow``.
+    """
+    labels_of: dict[bytes, set[int]] = {}
+    for key, label in zip(keys, labels, strict=True):
+        labels_of.setdefault(key, set()).add(label)
+    conflicting = {key for key, found in labels_of.items() if len(found) > 1}
+    if not conflicting:
+        return 0
+    rows = [index for index, key in enumerate(keys) if key in conflicting]
+    if allow:
+        return len(rows)
+    first = rows[0]
+    twin = next(index for index in rows if keys[index] == keys[first] and labels[index] != labels[first])
+    starts = {label: labels.index(label) for label in set(labels)}
+
+    def where(index: int) -> str:
+        return f"record {index - starts[labels[index]] + 1} of {class_files[labels[index]]}"
+
+    raise InputError(", ".join(class_files), f"{len(rows)} records carry a sequence that appears under two or more "
+                     f"labels (first: {where(first)} and {where(twin)}, same sequence or reverse complement): fix "
+                     "the class files, or pass --allow_conflicts to keep them")
+
+
 def build_dataset(
     class_files: Sequence[str], tokenizer: SequenceTokenizer, config: DatasetConfig, out_dir, show_progress: bool = True
 ) -> dict:
@@ -110,12 +136,14 @@ def build_dataset(
         raise InputError("--labels", f"{len(names)} labels for {len(class_files)} files: give one per file")
     nucleotide = config.alphabet is Alphabet.DNA
 
-    keys, labels, windows = [], [], []
+    keys, labels, windows, lengths = [], [], [], []
     for label, record in progress(_records(class_files, config.alphabet), "Reading records", show_progress):
         keys.append(molecule_key(record.sequence, nucleotide))
         labels.append(label)
+        lengths.append(len(record.sequence))
         if config.shared_substring:
             windows.append(substring_keys(record.sequence, config.shared_substring, nucleotide))
+    conflicts = _conflicting_records(keys, labels, class_files, config.allow_conflicts)
     groups = group_records(keys, windows if config.shared_substring else None)
     del keys, windows
     split_of = assign_splits(groups, labels, config.fractions, config.seed)
@@ -130,10 +158,13 @@ def build_dataset(
     ):
         split = split_of[parent]
         with_reverse = rc is ReverseComplement.ALL or (rc is ReverseComplement.TRAIN and split == "train")
-        buffers[split].extend(_rows_of(record, label, parent, chunk, with_reverse))
-        if len(buffers[split]) >= _ENCODE_BATCH:
-            writers[split].write(buffers[split])
-            buffers[split] = []
+        # Flushed row by row: one long record (a chromosome) makes ~100,000 chunks, too many to hold encoded.
+        for row in _rows_of(record, label, parent, chunk, with_reverse):
+            buffers[split].append(row)
+            if len(buffers[split]) >= _ENCODE_BATCH:
+                writers[split].write(buffers[split])
+                buffers[split] = []
+        del record
     split_info = {}
     for split in SPLITS:
         writers[split].write(buffers[split])
@@ -160,4 +191,12 @@ def build_dataset(
         "sample": writers["train"].sample,
         "chunking": {"chunk_size": chunk[0], "chunk_overlap": chunk[1]},
         "truncated_rows": sum(writer.truncated for writer in writers.values()),
+        "conflicting_records": conflicts,
+        # predict and interpret flag inputs shorter than anything the model was trained on.
+        "record_lengths": _train_lengths(lengths, split_of),
     }
+
+
+def _train_lengths(lengths: list[int], split_of: list[str]) -> dict:
+    train = [length for length, split in zip(lengths, split_of, strict=True) if split == "train"] or lengths
+    return {"train_min": min(train), "train_max": max(train)}

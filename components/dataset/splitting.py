@@ -37,7 +37,11 @@ class _DisjointSets:
 def molecule_key(sequence: str, nucleotide: bool = True) -> bytes:
     """Digest shared by a sequence, its exact duplicates and (for nucleotides) its reverse complement."""
     text = canonical(sequence) if nucleotide else sequence
-    return hashlib.blake2b(text.encode("ascii"), digest_size=16).digest()
+    digest = hashlib.blake2b(digest_size=16)
+    # Hashed in blocks: encoding a chromosome whole would hold another copy of it.
+    for start in range(0, len(text), 1 << 20):
+        digest.update(text[start : start + (1 << 20)].encode("ascii"))
+    return digest.digest()
 
 
 def substring_keys(sequence: str, length: int, nucleotide: bool = True) -> set[bytes]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from components.fasta import Alphabet
+from components.fasta import DEFAULT_MAX_RECORD_LENGTH, Alphabet
 from components.training.config import Device
 
 
@@ -24,6 +24,9 @@ class PredictConfig(_Config):
     alphabet: Alphabet | None = Field(
         None, description="Letters a sequence may hold (default: the model's training alphabet, else dna).")
     device: Device = Field(Device.AUTO, description="auto (CUDA when present), cpu or cuda.")
+    max_record_length: int = Field(
+        DEFAULT_MAX_RECORD_LENGTH, ge=1,
+        description="Refuse a record longer than this many bases, naming it (memory grows with the longest record).")
 
 
 class InterpretConfig(_Config):
@@ -51,6 +54,14 @@ class InterpretConfig(_Config):
     alphabet: Alphabet | None = Field(
         None, description="Letters a sequence may hold (default: the model's training alphabet, else dna).")
     device: Device = Field(Device.AUTO, description="auto (CUDA when present), cpu or cuda.")
+    max_record_length: int = Field(
+        DEFAULT_MAX_RECORD_LENGTH, ge=1,
+        description="Refuse a record longer than this many bases, naming it (memory grows with the longest record).")
+    # Attribution costs a few dozen forward passes per window, and the outputs hold a row per base and
+    # a page per record: a chromosome would run for hours and write a page no browser opens.
+    max_interpret_length: int = Field(
+        100_000, ge=1,
+        description="Refuse, before any work, a record longer than this many bases: cut out the region to explain.")
 
     @field_validator("target")
     @classmethod
@@ -62,4 +73,4 @@ class InterpretConfig(_Config):
     def prediction(self) -> PredictConfig:
         """The prediction settings that pick each sequence's target class."""
         return PredictConfig(batch_size=self.batch_size, window_overlap=self.window_overlap,
-                             alphabet=self.alphabet, device=self.device)
+                             alphabet=self.alphabet, device=self.device, max_record_length=self.max_record_length)

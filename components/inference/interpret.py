@@ -20,13 +20,25 @@ from pathlib import Path
 import numpy as np
 
 from components.errors import InputError
+from components.fasta import record_length_limit
 from components.inference.attribution import WindowAttribution, attribute_windows
 from components.inference.config import InterpretConfig
 from components.inference.html_report import SequenceSummary, render_index, render_sequence_page
 from components.inference.inputs import iter_records, model_alphabet, resolve_inputs
 from components.inference.output import safe_file_stem, tsv_line
-from components.inference.predict import Prediction, predict_group
-from components.inference.windows import TokenisedRecord, grouped_records, special_ids
+from components.inference.predict import (
+    Prediction,
+    predict_group,
+    record_flags,
+    shortest_training_record,
+)
+from components.inference.windows import (
+    LongRecord,
+    TokenisedRecord,
+    grouped_records,
+    special_ids,
+    tokenise_records,
+)
 from components.model_io import LoadedModel
 from components.progress import progress
 from components.storage import atomic_output_dir, ensure_absent, join
@@ -100,18 +112,35 @@ def interpret_sequences(loaded: LoadedModel, inputs: list[str], out_dir: str, co
     Returns:
         ``records``, ``index`` (path of ``index.html``), ``max_abs_delta`` and ``out_dir``.
     """
-    from components.training.optim import choose_device
-
     alphabet = config.alphabet or model_alphabet(loaded.metadata)
     sources = resolve_inputs(inputs, alphabet, labels)
     fixed_target = resolve_target(config.target, loaded.label_names)
-    ensure_absent(out_dir, overwrite)
+    ensure_absent(out_dir, overwrite, folder=True)
+    with record_length_limit(config.max_record_length):
+        _refuse_long_records(sources, alphabet, config.max_interpret_length)
+        return _interpret(loaded, sources, alphabet, fixed_target, out_dir, config, overwrite, show_progress)
+
+
+def _refuse_long_records(sources, alphabet, limit: int) -> None:
+    """Refuse, before any attribution, a record too long to interpret (one streamed pass over the inputs)."""
+    for record in iter_records(sources, alphabet):
+        if len(record.sequence) > limit:
+            raise InputError(record.source, f"is {len(record.sequence):,} bases, longer than --max_interpret_length "
+                             f"{limit:,}: attributions cost dozens of model passes per window and the outputs hold "
+                             "a row per base; cut out the region to explain (or raise the limit)",
+                             f"record {record.id!r}")
+
+
+def _interpret(loaded, sources, alphabet, fixed_target, out_dir, config, overwrite, show_progress) -> dict:
+    from components.training.optim import choose_device
+
     device = choose_device(config.device)
     model = loaded.model.to(device).eval()
     special = special_ids(loaded.tokenizer)
     summaries: list[SequenceSummary] = []
     taken: set[str] = set()
     names = loaded.label_names
+    shortest = shortest_training_record(loaded.metadata)
     with atomic_output_dir(out_dir, overwrite) as staging:
         pages = staging / PAGES_DIR
         pages.mkdir()
@@ -122,10 +151,14 @@ def interpret_sequences(loaded: LoadedModel, inputs: list[str], out_dir: str, co
             files[BASES_FILE].write(tsv_line(["record_id", "position", "base", "score"]))
             files[SUMMARY_FILE].write(tsv_line(["record_id", "source", "true_label", "predicted_label",
                                                 *(f"p_{name}" for name in names), "explained_label",
-                                                "attribution_sum", "max_abs_delta", "length", "chunks", "page"]))
+                                                "attribution_sum", "max_abs_delta", "length", "chunks", "page",
+                                                "flags"]))
             records = progress(iter_records(sources, alphabet), "interpret", show_progress)
             for group in grouped_records(records, loaded.tokenizer, loaded.max_tokens, config.window_overlap,
                                          config.batch_size):
+                if isinstance(group, LongRecord):  # only past a raised --max_interpret_length
+                    group = tokenise_records([group.record], loaded.tokenizer, loaded.max_tokens,
+                                             config.window_overlap)
                 predictions = predict_group(loaded, group, config.batch_size, device)
                 targets = [fixed_target if fixed_target is not None else int(p.probabilities.argmax())
                            for p in predictions]
@@ -138,7 +171,7 @@ def interpret_sequences(loaded: LoadedModel, inputs: list[str], out_dir: str, co
                     window_attributions = attributions[start : start + len(item.windows)]
                     start += len(item.windows)
                     summaries.append(_write_record(item, prediction, target, names, window_attributions, files,
-                                                   pages, taken))
+                                                   pages, taken, shortest))
         finally:
             for handle in files.values():
                 handle.close()
@@ -149,9 +182,11 @@ def interpret_sequences(loaded: LoadedModel, inputs: list[str], out_dir: str, co
 
 
 def _write_record(item: TokenisedRecord, prediction: Prediction, target: int, names: list[str],
-                  attributions: list[WindowAttribution], files: dict, pages: Path, taken: set[str]) -> SequenceSummary:
+                  attributions: list[WindowAttribution], files: dict, pages: Path, taken: set[str],
+                  shortest: int | None = None) -> SequenceSummary:
     """Write one record's rows and page; return what the index says about it."""
     record = item.record
+    flags = record_flags(record.sequence, shortest)
     token_scores = merge_windows(item, attributions)
     base_scores = per_base_track(item.spans, token_scores, len(record.sequence))
     tokens = item.tokens
@@ -184,7 +219,7 @@ def _write_record(item: TokenisedRecord, prediction: Prediction, target: int, na
     files[SUMMARY_FILE].write(tsv_line([
         record.id, record.source, record.label if record.label is not None else "", prediction.label,
         *(f"{p:.8g}" for p in prediction.probabilities), summary.target, f"{summary.attribution_sum:.6g}",
-        f"{summary.delta:.3g}", summary.length, summary.chunks, summary.page,
+        f"{summary.delta:.3g}", summary.length, summary.chunks, summary.page, flags,
     ]))
     page.write_text(render_sequence_page(summary, tokens, item.spans, token_scores, record.sequence, base_scores),
                     encoding="utf-8")

@@ -72,7 +72,7 @@ def atomic_text_stream(path: str | os.PathLike, overwrite: bool = False) -> Iter
         path: Destination, local or ``s3://``.
         overwrite: Replace an existing file; otherwise an existing file is an error.
     """
-    ensure_absent(path, overwrite)
+    ensure_absent(path, overwrite, folder=False)
     remote = is_remote(path)
     folder = Path(tempfile.gettempdir()) if remote else Path(path).parent
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,10 +7,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from components.fasta import record_length_limit
 from components.inference.config import PredictConfig
 from components.inference.inputs import InputRecord, iter_records, model_alphabet, resolve_inputs
 from components.inference.output import atomic_text_stream, tsv_line
-from components.inference.windows import TokenisedRecord, grouped_records, special_ids
+from components.inference.windows import (
+    LongRecord,
+    TokenisedRecord,
+    grouped_records,
+    long_record_windows,
+    special_ids,
+)
 from components.model_io import LoadedModel
 from components.tokenisers.common import PAD
 from components.training.optim import autocast_dtype
@@ -98,18 +105,58 @@ def predict_records(loaded: LoadedModel, records: Iterable[InputRecord], config:
     loaded.model.to(device).eval()
     for group in grouped_records(records, loaded.tokenizer, loaded.max_tokens, config.window_overlap,
                                  config.batch_size):
-        yield from predict_group(loaded, group, config.batch_size, device)
+        if isinstance(group, LongRecord):
+            yield predict_long_record(loaded, group.record, config, device)
+        else:
+            yield from predict_group(loaded, group, config.batch_size, device)
+
+
+def predict_long_record(loaded: LoadedModel, record: InputRecord, config: PredictConfig, device) -> Prediction:
+    """The mean window probabilities of a record too long to tokenise whole, one batch of windows at a time."""
+    pad = special_ids(loaded.tokenizer)[PAD]
+    total = np.zeros(loaded.model.config.num_labels, dtype=np.float64)
+    windows = 0
+    for batch in long_record_windows(record, loaded.tokenizer, loaded.max_tokens, config.window_overlap,
+                                     config.batch_size):
+        total += window_probabilities(loaded.model, batch, config.batch_size, pad, device).sum(axis=0)
+        windows += len(batch)
+    mean = total / max(windows, 1)
+    return Prediction(record, mean, loaded.label_names[int(mean.argmax())], windows)
+
+
+# A record more than half unknown bases says little, whatever probability the model gives it.
+MOSTLY_N_SHARE = 0.5
+
+
+def record_flags(sequence: str, shortest: int | None) -> str:
+    """Why a prediction deserves little trust: ``mostly_N``, ``shorter_than_training``; empty when none.
+
+    Args:
+        sequence: The record's letters.
+        shortest: Shortest training record of the model (None when its metadata does not say).
+    """
+    flags = []
+    if sequence and sequence.count("N") > MOSTLY_N_SHARE * len(sequence):
+        flags.append("mostly_N")
+    if shortest and len(sequence) < shortest:
+        flags.append("shorter_than_training")
+    return ",".join(flags)
+
+
+def shortest_training_record(metadata: dict) -> int | None:
+    """The shortest training record of a model, from its ``genomenlp.json`` (None for older models)."""
+    return (metadata.get("record_lengths") or {}).get("train_min")
 
 
 def prediction_header(label_names: list[str]) -> list[str]:
     """Columns of a predictions table."""
-    return ["id", "predicted_label", *(f"p_{name}" for name in label_names), "length", "chunks"]
+    return ["id", "predicted_label", *(f"p_{name}" for name in label_names), "length", "chunks", "flags"]
 
 
-def prediction_row(prediction: Prediction) -> list:
+def prediction_row(prediction: Prediction, shortest: int | None = None) -> list:
     """One row of a predictions table."""
     return [prediction.record.id, prediction.label, *(f"{p:.8g}" for p in prediction.probabilities),
-            len(prediction.record.sequence), prediction.chunks]
+            len(prediction.record.sequence), prediction.chunks, record_flags(prediction.record.sequence, shortest)]
 
 
 def write_predictions(loaded: LoadedModel, inputs: list[str], output: str, config: PredictConfig,
@@ -129,10 +176,11 @@ def write_predictions(loaded: LoadedModel, inputs: list[str], output: str, confi
     alphabet = config.alphabet or model_alphabet(loaded.metadata)
     sources = resolve_inputs(inputs, alphabet)
     counts = {"records": 0, "windows": 0, "per_label": dict.fromkeys(loaded.label_names, 0)}
-    with atomic_text_stream(output, overwrite) as stream:
+    shortest = shortest_training_record(loaded.metadata)
+    with record_length_limit(config.max_record_length), atomic_text_stream(output, overwrite) as stream:
         stream.write(tsv_line(prediction_header(loaded.label_names)))
         for prediction in predict_records(loaded, iter_records(sources, alphabet), config):
-            stream.write(tsv_line(prediction_row(prediction)))
+            stream.write(tsv_line(prediction_row(prediction, shortest)))
             counts["records"] += 1
             counts["windows"] += prediction.chunks
             counts["per_label"][prediction.label] += 1

@@ -22,6 +22,19 @@ from components.inference.inputs import InputRecord
 from components.sequences import chunk_spans
 from components.tokenisers.common import BOS, EOS, PAD, SequenceTokenizer, TokenizerKind
 
+# A record longer than this is never tokenised whole (token spans alone would take 16 bytes a base):
+# its windows are made and read a batch at a time (see :func:`long_record_windows`).
+LONG_RECORD_BASES = 100_000
+# Unigram tokenises a long record in segments this long; a window never straddles two segments.
+UNIGRAM_SEGMENT_BASES = 1_000_000
+
+
+@dataclass(frozen=True)
+class LongRecord:
+    """A record too long to tokenise whole: its windows are streamed by :func:`long_record_windows`."""
+
+    record: InputRecord
+
 
 @dataclass
 class TokenisedRecord:
@@ -114,17 +127,64 @@ def tokenise_records(records: list[InputRecord], tokenizer: SequenceTokenizer, m
     return result
 
 
+def long_record_windows(record: InputRecord, tokenizer: SequenceTokenizer, max_tokens: int,
+                        overlap_share: float, batch: int) -> Iterator[list[list[int]]]:
+    """The token ids of a long record's windows, ``batch`` windows at a time (memory: one batch).
+
+    k-mer windows are exactly those of :func:`tokenise_records`; a Unigram record is tokenised in
+    segments of :data:`UNIGRAM_SEGMENT_BASES` bases, windowed within each segment.
+    """
+    size = window_token_count(max_tokens)
+    ids = special_ids(tokenizer)
+    sequence = record.sequence
+    if tokenizer.kind is TokenizerKind.KMER:
+        k, stride = tokenizer.k, tokenizer.stride
+        n_tokens = 1 if len(sequence) <= k else (len(sequence) - k) // stride + 1
+        texts = []
+        for first, end in _lazy_token_windows(n_tokens, size, overlap_share):
+            texts.append(sequence[first * stride:(end - 1) * stride + k])
+            if len(texts) == batch:
+                yield [encoding.ids for encoding in tokenizer.encode_batch(texts)]
+                texts = []
+        if texts:
+            yield [encoding.ids for encoding in tokenizer.encode_batch(texts)]
+        return
+    windows: list[list[int]] = []
+    for start in range(0, len(sequence), UNIGRAM_SEGMENT_BASES):
+        content = tokenizer.encode_batch([sequence[start:start + UNIGRAM_SEGMENT_BASES]])[0].ids[1:-1]
+        for first, end in _lazy_token_windows(len(content), size, overlap_share):
+            windows.append([ids[BOS], *content[first:end], ids[EOS]])
+            if len(windows) == batch:
+                yield windows
+                windows = []
+    if windows:
+        yield windows
+
+
+def _lazy_token_windows(n_tokens: int, size: int, overlap_share: float) -> Iterator[tuple[int, int]]:
+    overlap = min(size - 1, int(round(size * overlap_share)))
+    return chunk_spans(n_tokens, size, overlap)
+
+
 def grouped_records(records: Iterable[InputRecord], tokenizer: SequenceTokenizer, max_tokens: int,
-                    overlap_share: float, min_windows: int) -> Iterator[list[TokenisedRecord]]:
+                    overlap_share: float, min_windows: int) -> Iterator[list[TokenisedRecord] | LongRecord]:
     """Stream records in groups of at least ``min_windows`` windows (the last group may be smaller).
 
-    Memory holds one group: a few batches of windows, whatever the size of the input files.
+    A record longer than :data:`LONG_RECORD_BASES` comes alone, as a :class:`LongRecord`, in its
+    place in the input order. Memory holds one group: a few batches of windows, whatever the size
+    of the input files.
     """
     pending: list[InputRecord] = []
     # Bases are a cheap upper bound of the window count before tokenising (a token covers ≥ 1 base).
     pending_tokens = 0
     size = window_token_count(max_tokens)
     for record in records:
+        if len(record.sequence) > LONG_RECORD_BASES:
+            if pending:
+                yield tokenise_records(pending, tokenizer, max_tokens, overlap_share)
+                pending, pending_tokens = [], 0
+            yield LongRecord(record)
+            continue
         pending.append(record)
         pending_tokens += len(record.sequence)
         if pending_tokens >= min_windows * size or len(pending) >= min_windows:

@@ -2,16 +2,20 @@
 
 ZenML stores a folder artifact as one ``<uri>/data.tar.gz``, which ``train`` in a trial pod
 cannot read as ``<uri>/train.parquet``. The sweep step therefore exports the files a trial
-reads to ``<prefix>/``, the manifest last, so a prefix that holds ``manifest.json`` is complete.
+reads to ``<prefix>/`` with the project's commit marker (``_SUCCESS``, :mod:`components.storage`)
+last, so trials, which refuse a prefix without it, never read a half-exported dataset.
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from components.errors import InputError
 from components.stages import MANIFEST_FILE, TOKENIZER_FILE
+from components.storage import COMMIT_MARKER
 
 # What `train DATA/train.parquet parquet DATA/tokenizer.json -t test -v valid` reads, manifest last.
 TRIAL_FILES = ("train.parquet", "valid.parquet", "test.parquet", TOKENIZER_FILE, MANIFEST_FILE)
@@ -23,7 +27,7 @@ def trial_data_prefix(artifact_root: str, run_id: str) -> str:
 
 
 def export_trial_dataset(dataset_dir: str | Path, prefix: str, copy: Callable[[str, str], None]) -> str:
-    """Copy a dataset folder's trial files to ``prefix``, the manifest last.
+    """Copy a dataset folder's trial files to ``prefix``, the commit marker last.
 
     Args:
         dataset_dir: A local dataset folder (``create_dataset_bio`` layout).
@@ -42,4 +46,8 @@ def export_trial_dataset(dataset_dir: str | Path, prefix: str, copy: Callable[[s
         raise InputError(str(dataset_dir), f"no {', '.join(missing)}: not a dataset folder trials can read")
     for name in TRIAL_FILES:
         copy(str(Path(dataset_dir, name)), f"{prefix.rstrip('/')}/{name}")
+    with tempfile.TemporaryDirectory() as folder:
+        marker = Path(folder, COMMIT_MARKER)
+        marker.write_text(json.dumps({"files": list(TRIAL_FILES)}) + "\n", encoding="utf-8")
+        copy(str(marker), f"{prefix.rstrip('/')}/{COMMIT_MARKER}")
     return prefix

@@ -24,7 +24,7 @@ import numpy as np
 from components.errors import InputError
 from components.fasta import Alphabet, read_fasta
 from components.sequences import canonical, reverse_complement
-from components.storage import exists, join, open_input
+from components.storage import exists, join, open_input, require_complete
 
 HELD_OUT_SPLITS = ("valid", "test")
 # Seeds of 32 bases fill a uint64 exactly; shorter held-out sequences take shorter seeds.
@@ -141,6 +141,8 @@ def exclusion_index(dataset_dirs: Sequence[str], splits: Sequence[str] = HELD_OU
     """
     features: list[str] = []
     for directory in dataset_dirs:
+        # An interrupted upload must not pass for the held-out sequences: some would reach pre-training.
+        require_complete(directory)
         for split in splits:
             path = join(directory, f"{split}.parquet")
             if not exists(path):

@@ -25,7 +25,7 @@ from components.pretraining.corpus import (
     exclusion_index,
 )
 from components.pretraining.masking import IGNORE_INDEX, encode_windows, mask_tokens  # noqa: F401
-from components.storage import exists, is_remote
+from components.storage import is_remote, prepare_resumable_dir
 from components.tokenisers.common import (
     BOS,
     EOS,
@@ -158,11 +158,9 @@ def pretrain_encoder(
         raise InputError(out_dir, "pretrain writes to a local folder; copy it to object storage afterwards")
     if not genome_paths:
         raise InputError("GENOME", "give at least one FASTA file to pre-train on")
-    out = Path(out_dir)
-    if exists(out / METRICS_FILE) and not overwrite:
-        raise InputError(out_dir, "holds a finished pre-training run; pass --overwrite to replace it")
-    if overwrite and out.exists() and is_main_process():
-        shutil.rmtree(out)
+    # The first process checks (and with --overwrite clears) the folder; under torchrun the others train beside it.
+    out = (prepare_resumable_dir(out_dir, overwrite, METRICS_FILE, CHECKPOINT_DIR, "pre-training run")
+           if is_main_process() else Path(out_dir))
     import torch
 
     from components.dataset.build import file_sha256

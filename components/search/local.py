@@ -15,6 +15,7 @@ from pathlib import Path
 
 from components.errors import InputError
 from components.search.spec import ALIASES, Distribution, Method, SweepSpec, split_settings
+from components.storage import prepare_resumable_dir
 from components.training.baselines import fit_baselines
 from components.training.collapse import HIGH_LEARNING_RATE, TrainingCollapsed
 from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
@@ -30,6 +31,12 @@ from components.training.run import (
 from components.training.state import PruneRun, TrainingDiverged
 
 STUDY_FILE = "study.db"
+
+
+class TrialSettingsError(InputError):
+    """A trial's sampled settings are invalid together (e.g. hidden_size not divisible by num_heads)."""
+
+
 TRIALS_FILE = "trials.csv"
 # Every trial's full settings by trial id, for `cross_validate --config_from_run TRIAL_ID -m OUT`.
 TRIAL_SETTINGS_FILE = "trials.json"
@@ -179,7 +186,12 @@ def run_sweep(
     """
     import optuna
 
-    out = Path(out_dir)
+    metric = spec.metric.key
+    # Checked before the study exists, so a refused spec leaves no study.db behind.
+    if metric not in {f"eval_{m}" for m in ("f1", "mcc", "roc_auc", "pr_auc", "accuracy", "loss", "f1_macro")}:
+        raise InputError("metric.name", f"{spec.metric.name!r} is not a validation metric this trainer reports")
+    # Continues its own study; a folder of anything else is refused, not written into.
+    out = prepare_resumable_dir(out_dir, False, None, STUDY_FILE, "sweep")
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction = spec.metric.goal
@@ -187,18 +199,19 @@ def run_sweep(
     study = optuna.create_study(study_name=spec.name, storage=f"sqlite:///{out / STUDY_FILE}", load_if_exists=True,
                                 direction=direction, sampler=_sampler(spec, base_training.seed),
                                 pruner=_pruner(spec, max_epochs))
-    metric = spec.metric.key
-    if metric not in {f"eval_{m}" for m in ("f1", "mcc", "roc_auc", "pr_auc", "accuracy", "loss", "f1_macro")}:
-        raise InputError("metric.name", f"{spec.metric.name!r} is not a validation metric this trainer reports")
 
     def objective(trial) -> float:
         values = sample(trial, spec)
         train_fields, model_fields = split_settings(values)
         # Built anew, not model_copy: sampled values must be validated (a YAML "5e-4" is a string).
-        training = training_config_from_mapping({**base_training.model_dump(), **train_fields,
-                                                 "metric_for_best_model": metric,
-                                                 "greater_is_better": direction == "maximize"}, spec.name)
-        model = model_config_from_mapping({**base_model.model_dump(), **model_fields}, spec.name)
+        try:
+            training = training_config_from_mapping({**base_training.model_dump(), **train_fields,
+                                                     "metric_for_best_model": metric,
+                                                     "greater_is_better": direction == "maximize"}, spec.name)
+            model = model_config_from_mapping({**base_model.model_dump(), **model_fields}, spec.name)
+        except InputError as error:
+            # A sampled combination the model cannot take fails this trial, not the search.
+            raise TrialSettingsError(error.source, error.problem, f"trial {trial.number}") from None
         trial.set_user_attr("train_fields", train_fields)
         trial.set_user_attr("model_fields", model_fields)
 
@@ -238,7 +251,7 @@ def run_sweep(
     optuna_logger.addFilter(quiet)
     try:
         if remaining:
-            study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged,))
+            study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged, TrialSettingsError))
     except KeyboardInterrupt:
         raise SweepInterrupted(_kept_after_interrupt(study, out)) from None
     finally:

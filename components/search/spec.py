@@ -7,10 +7,11 @@ Parameter names are the sweep's own (``batch_size``, ``epochs``) or ours (``lear
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from components.errors import InputError, describe_validation_error
 from components.storage import read_text
@@ -109,6 +110,8 @@ class SweepSpec(BaseModel):
             ranges = [name for name, p in self.parameters.items() if p.min is not None]
             if ranges:
                 raise ValueError(f"grid search needs values lists, not ranges, for {ranges}")
+        for name, parameter in self.parameters.items():
+            _check_within_limits(name, parameter)
         return self
 
 
@@ -125,6 +128,27 @@ def _check_kind(path: str, values) -> None:
             raise InputError(path, "is a training-arguments file (for train -w), not a sweep specification: sweep -w "
                              f"takes method/metric/parameters, e.g. {TUTORIAL_SWEEP} (fixed settings under the "
                              "search go to --hyperparameters)")
+
+
+def _check_within_limits(name: str, parameter: Parameter) -> None:
+    """Every value a parameter can take must be valid for its field (lr ≤ 1 …), checked before any trial."""
+    field = ALIASES.get(name, name)
+    model = TrainConfig if field in TrainConfig.model_fields else ModelConfig
+    info = model.model_fields[field]
+    candidates = parameter.values if parameter.values is not None else (
+        [parameter.value] if parameter.value is not None else [parameter.min, parameter.max])
+    if parameter.min is not None and info.annotation is int:
+        # Whole-number ranges are sampled between the whole numbers inside the bounds.
+        candidates = [math.ceil(parameter.min), math.floor(parameter.max)]
+    # The field's own constraints only: a model-wide rule (hidden_size divisible by num_heads) depends on
+    # other sampled values and is a trial's failure, not the spec's.
+    adapter = TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+    for value in candidates:
+        try:
+            adapter.validate_python(value)
+        except ValidationError as error:
+            message = error.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ValueError(f"parameters.{name}: {value!r} is out of range ({message})") from None
 
 
 def load_sweep(path: str) -> SweepSpec:

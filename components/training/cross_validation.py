@@ -8,13 +8,13 @@ and is scored on its held-out fold.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from components.dataset.splitting import assign_splits, group_records, molecule_key
 from components.errors import InputError
+from components.storage import prepare_resumable_dir
 from components.training.config import ModelConfig, TrainConfig
 from components.training.report import write_cv_report
 from components.training.run import LoadedData, TrainingData, load_training_data, train_classifier
@@ -76,11 +76,8 @@ def cross_validate(
     """
     if folds < 2:
         raise InputError("-k", f"need at least 2 folds, got {folds}")
-    out = Path(out_dir)
-    if (out / CV_METRICS_FILE).exists() and not overwrite:
-        raise InputError(out_dir, "holds a finished cross-validation; pass --overwrite to replace it")
-    if overwrite and out.exists() and is_main_process():
-        shutil.rmtree(out)
+    out = (prepare_resumable_dir(out_dir, overwrite, CV_METRICS_FILE, "fold_0", "cross-validation")
+           if is_main_process() else Path(out_dir))
     loaded = load_training_data(data)
     fold_ids = fold_of_rows(loaded, folds, train_config.seed)
     train = loaded.splits["train"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from components.errors import InputError
-from components.storage import exists, is_remote, join, open_input
+from components.storage import exists, is_remote, join, open_input, parent_of, require_complete
 
 FORMATS = ("parquet", "csv", "json", "dataset")
 
@@ -77,7 +77,13 @@ def _read_frame(path: str, file_format: str):
 
 
 def load_split(path: str, file_format: str, label_column: str = "labels") -> EncodedSplit:
-    """Read one split (class ids from ``label_column``); a one-line error when it lacks the encoded columns."""
+    """Read one split, class ids from ``label_column``.
+
+    Raises:
+        InputError: The split lacks the encoded columns, or its object-storage folder is incomplete.
+    """
+    if is_remote(path):
+        require_complete(parent_of(path))
     try:
         frame = _read_frame(path, file_format)
     except InputError:
@@ -96,8 +102,10 @@ def load_split(path: str, file_format: str, label_column: str = "labels") -> Enc
 
 
 def dataset_manifest(train_path: str) -> dict | None:
-    """The ``manifest.json`` beside a split, if there is one."""
-    parent = str(train_path).rsplit("/", 1)[0] if is_remote(train_path) else str(Path(train_path).parent)
+    """The ``manifest.json`` beside a split, if there is one (an incomplete ``s3://`` folder is refused)."""
+    parent = parent_of(train_path)
+    if is_remote(parent):
+        require_complete(parent)
     path = join(parent, "manifest.json")
     if not exists(path):
         return None
@@ -120,3 +128,63 @@ def batches(split: EncodedSplit, batch_size: int, pad_id: int, shuffle_rng: np.r
             ids[line, : len(sequence)] = sequence
             mask[line, : len(sequence)] = 1
         yield ids, mask, split.labels[rows]
+
+
+# Rows re-encoded per split to tie the data to the tokeniser: a wrong tokeniser differs on the first row.
+_TOKENISER_SAMPLE = 16
+
+
+def validate_splits(splits: dict[str, EncodedSplit], tokenizer, names: list, max_positions: int,
+                    tokenizer_path: str = "tokeniser") -> None:
+    """Refuse, before any training, rows the model cannot take: one line naming the split, row and fix.
+
+    Checks every split's token ids against the vocabulary, its labels against the classes and its
+    lengths against the model's positions; that train holds at least two classes; and, where rows
+    keep their sequence (``feature``), that the tokeniser encodes a sample of them to the stored ids
+    (with or without a manifest, a tokeniser of another k or vocabulary is caught).
+
+    Args:
+        splits: ``train``, ``valid`` and ``test`` rows.
+        tokenizer: The :class:`~components.tokenisers.common.SequenceTokenizer` given for the data.
+        names: Class names by label id.
+        max_positions: Longest input the model takes, in tokens.
+        tokenizer_path: Where the tokeniser came from, for messages.
+    """
+    vocab_size = tokenizer.tokenizer.get_vocab_size()
+    for name, split in splits.items():
+        bad_labels = np.flatnonzero((split.labels < 0) | (split.labels >= len(names)))
+        if bad_labels.size:
+            row = int(bad_labels[0])
+            raise InputError(split.source, f"label {int(split.labels[row])} is not a class id (0–{len(names) - 1}: "
+                             f"{', '.join(map(str, names))}); rebuild the {name} split", f"row {row}")
+        lengths = np.fromiter((len(ids) for ids in split.input_ids), dtype=np.int64, count=len(split))
+        too_long = np.flatnonzero(lengths > max_positions)
+        if too_long.size:
+            row = int(too_long[0])
+            raise InputError(split.source, f"{int(lengths.max())} tokens in a row, more than --max_positions "
+                             f"{max_positions}: raise --max_positions, or rebuild the dataset with --max_tokens "
+                             f"{max_positions}", f"row {row}")
+        for row, ids in enumerate(split.input_ids):
+            if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+                wrong = int(ids.max()) if int(ids.max()) >= vocab_size else int(ids.min())
+                raise InputError(split.source, f"token id {wrong} is outside the tokeniser's vocabulary (0–"
+                                 f"{vocab_size - 1}): the data was encoded with another tokeniser", f"row {row}")
+        _check_encoding(split, tokenizer, tokenizer_path)
+    classes = np.unique(splits["train"].labels)
+    if classes.size < 2:
+        only = names[int(classes[0])] if classes.size else "none"
+        raise InputError(splits["train"].source, f"the train split holds one class ({only}): a classifier needs at "
+                         "least two; check the class files and the split")
+
+
+def _check_encoding(split: EncodedSplit, tokenizer, tokenizer_path: str) -> None:
+    if split.features is None:
+        return
+    for row in range(min(_TOKENISER_SAMPLE, len(split))):
+        stored = split.input_ids[row].tolist()
+        # Rows cut at --max_tokens were encoded with truncation to their stored length.
+        encoded = tokenizer.encode_batch([split.features[row]], max_length=len(stored))[0].ids
+        if encoded != stored:
+            raise InputError(tokenizer_path, f"is not the tokeniser {split.source} was encoded with (row {row} "
+                             "encodes to other token ids): give the tokeniser the dataset was built with "
+                             "(its tokenizer.json)")

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from components.errors import InputError
 from components.model_io import MODEL_METADATA
-from components.storage import exists, is_remote
+from components.storage import is_remote, prepare_resumable_dir
 from components.tokenisers.common import BOS, EOS, PAD, as_pretrained_tokenizer, load_sequence_tokenizer
 from components.training.baselines import fit_baselines
 from components.training.collapse import TrainingCollapsed
 from components.training.config import ModelConfig, TrainConfig
-from components.training.data import dataset_manifest, load_split, resolve_split_path
+from components.training.data import dataset_manifest, load_split, resolve_split_path, validate_splits
 from components.training.metrics import roc_points
 from components.training.model import build_classifier
 from components.training.plots import plot_confusion_matrix, plot_history, plot_roc_pr
@@ -193,11 +193,6 @@ def train_classifier(
     """
     if is_remote(out_dir):
         raise InputError(out_dir, "train writes to a local folder; copy it to object storage afterwards")
-    out = Path(out_dir)
-    if exists(out / METRICS_FILE) and not overwrite:
-        raise InputError(out_dir, "holds a finished run; pass --overwrite to replace it")
-    if overwrite and out.exists() and is_main_process():
-        shutil.rmtree(out)
     import torch
 
     from components.training.trainer import evaluate, fit
@@ -208,6 +203,11 @@ def train_classifier(
         raise InputError("metric_for_best_model",
                          f"{train_config.metric_for_best_model!r} is not one of {sorted(_known_metrics())}")
     vocab = tokenizer.tokenizer.get_vocab()
+    validate_splits(splits, tokenizer, names, model_config.max_positions, str(getattr(data, 'tokenizer_path', '')))
+    # Checked (and, with --overwrite, cleared) only once the data is known to be usable; under torchrun by the
+    # first process, the others train beside it.
+    out = (prepare_resumable_dir(out_dir, overwrite, METRICS_FILE, CHECKPOINT_DIR) if is_main_process()
+           else Path(out_dir))
     torch.manual_seed(train_config.seed)
     model = build_classifier(model_config, len(vocab), names, {t: vocab[t] for t in (BOS, EOS, PAD)})
     if train_config.init_from:
@@ -236,7 +236,8 @@ def train_classifier(
                                   splits["test"].labels, train_config.seed)
     model_row = result.history[result.model_index]
     metadata = {"tokenizer": tokenizer.describe(), "model": model_config.model_dump(mode="json"),
-                "training": train_config.model_dump(mode="json"), "dataset": manifest.get("config")}
+                "training": train_config.model_dump(mode="json"), "dataset": manifest.get("config"),
+                "record_lengths": manifest.get("record_lengths")}
     writing = is_main_process()
     if writing:
         save_model_folder(model.cpu(), tokenizer, names, out / MODEL_DIR, metadata)

@@ -125,6 +125,7 @@ def test_the_compiled_training_pipeline_runs_to_a_registered_model(cluster, pods
             for item in page.get("Contents", [])]
     assert any(key.startswith("zenml/") for key in keys)
     assert f"zenml/katib-data/{run.id}/manifest.json" in keys
+    assert f"zenml/katib-data/{run.id}/_SUCCESS" in keys
 
     # Two trials ran the stack's image on the stack's S3 endpoint and reported the objective.
     assert len(katib.trial_runs) == 2 and katib.deleted

@@ -16,6 +16,7 @@ SCRIPTS = {
     "predict_speed": ["--sequences", "16", "--one_at_a_time", "4", "--repeats", "1", "--threads", "1"],
     "leaky_split": ["--records", "40", "--epochs", "1", "--layers", "1", "--hidden_size", "32", "--threads", "1"],
     "pipeline_overhead": ["--records", "10", "--repeats", "1"],
+    "memory_bounds": ["--mbp", "0.01", "--bomb_gib", "0.1", "--commands", "read", "create_dataset"],
 }
 
 

@@ -1,5 +1,6 @@
 import gzip
 import tracemalloc
+import zlib
 
 import pytest
 
@@ -116,3 +117,75 @@ def test_memory_does_not_grow_with_file_size(tmp_path):
         assert read == count
         peaks.append(peak)
     assert peaks[1] < 1.5 * peaks[0]
+
+
+def test_first_wrong_letter_reported_where_it_is(tmp_path):
+    # Digits sort before letters; the first wrong character in the record is the one reported.
+    path = write(tmp_path / "d.fa", b">a\nACGT\nAC GTX\nGG1T\n")
+    with pytest.raises(InputError, match=r"'X' at position 9 \(line 3, column 6\)"):
+        list(read_fasta(path))
+    path = write(tmp_path / "e.fa", b">a\nACGT\nGG1T\n")
+    with pytest.raises(InputError, match=r"'1' at position 7 \(line 3, column 3\)"):
+        list(read_fasta(path))
+
+
+def test_cp1252_header_is_not_called_binary(tmp_path):
+    path = write(tmp_path / "w.fa", ">a\nACGT\n>caf\xe9 promoter\nACGT\n".encode("cp1252"))
+    with pytest.raises(InputError, match="line 3: byte 0xe9 is not UTF-8.*cp1252") as caught:
+        list(read_fasta(path))
+    assert "binary" not in str(caught.value)
+
+
+def test_long_single_line_is_read_in_linear_time(tmp_path, monkeypatch):
+    import time
+
+    import components.fasta as fasta
+
+    monkeypatch.setattr(fasta, "_READ_BLOCK", 1 << 12)
+    timings = []
+    for size in (1 << 20, 1 << 22):
+        path = write(tmp_path / f"{size}.fa", b">long\n" + b"ACGT" * (size // 4) + b"\n>b\nAC\n")
+        started = time.perf_counter()
+        lengths = [len(record.sequence) for record in read_fasta(path)]
+        timings.append(time.perf_counter() - started)
+        assert lengths == [size, 2]
+    # Quadratic reading took 16× as long for 4× the bases; linear takes about 4×.
+    assert timings[1] < 8 * timings[0] + 0.05
+
+
+def test_record_longer_than_the_limit_is_refused_by_name(tmp_path):
+    from components.fasta import record_length_limit
+
+    path = write(tmp_path / "l.fa", b">short\nACGT\n>chr_big\n" + b"A" * 5000 + b"\n")
+    with pytest.raises(InputError, match=r"record 2 'chr_big'.*longer than --max_record_length 1,000"):
+        list(read_fasta(path, max_record_length=1000))
+    with record_length_limit(1000), pytest.raises(InputError, match="max_record_length"):
+        list(read_fasta(path))
+    assert len(list(read_fasta(path))) == 2
+
+
+def test_gzip_bomb_refused_early_with_bounded_memory(tmp_path, monkeypatch):
+    import components.fasta as fasta
+
+    monkeypatch.setattr(fasta, "GZIP_RATIO_FLOOR", 1 << 20)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b"A" * (1 << 20)
+    data = compressor.compress(b">bomb\n") + b"".join(compressor.compress(chunk) for _ in range(64))
+    path = write(tmp_path / "bomb.fa.gz", data + compressor.flush())
+    with pytest.raises(InputError, match="decompression bomb"):
+        list(read_fasta(path))
+    # Ordinary gzip FASTA (ratio 3-4) is untouched by the cap.
+    import random
+
+    bases = "".join(random.Random(0).choices("ACGT", k=3_000_000)).encode()
+    normal = write(tmp_path / "ok.fa.gz", gzip.compress(b">a\n" + bases + b"\n"))
+    assert len(next(read_fasta(normal)).sequence) == 3_000_000
+
+
+def test_header_split_across_blocks(tmp_path, monkeypatch):
+    import components.fasta as fasta
+
+    monkeypatch.setattr(fasta, "_READ_BLOCK", 5)
+    path = write(tmp_path / "h.fa", b">a_long_identifier some description\nACGT\n>b\nGG")
+    assert [(r.id, r.description, r.sequence) for r in read_fasta(path)] == [
+        ("a_long_identifier", "some description", "ACGT"), ("b", "", "GG")]

@@ -61,7 +61,7 @@ def test_predictions_equal_the_models_forward_pass(models, kind, tmp_path):
     assert predict.main([models[kind], write_fasta(tmp_path / "in.fa", sequences), "-o", str(out),
                          "--batch_size", "4", "-d", "cpu"]) == 0
     rows = read_tsv(out)
-    assert list(rows[0]) == ["id", "predicted_label", "p_promoter", "p_other", "p_odd", "length", "chunks"]
+    assert list(rows[0]) == ["id", "predicted_label", "p_promoter", "p_other", "p_odd", "length", "chunks", "flags"]
     loaded = load_model(models[kind])
     for row, sequence in zip(rows, sequences, strict=True):
         expected = forward_probabilities(loaded, loaded.tokenizer.encode_batch([sequence])[0].ids)

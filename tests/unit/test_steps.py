@@ -84,6 +84,7 @@ def test_create_dataset_refuses_existing_folder_unless_overwrite(tiny_fasta_pair
     tokenizer_json = build_kmer_tokeniser.entrypoint(_files(tiny_fasta_pair), KmerConfig(k=2))
     out = tmp_path / "dataset"
     out.mkdir()
+    (out / "notes.txt").write_text("the user's")  # an empty folder is taken as absent
 
     with pytest.raises(InputError, match="already exists"):
         create_dataset.entrypoint(_files(tiny_fasta_pair), tokenizer_json, TINY_DATASET, str(out))
