@@ -20,6 +20,26 @@ class Artifacts(StrEnum):
     INTERPRETATION = "interpretation"
     PREDICTIONS = "predictions"
     POWERLAW_SUMMARY = "powerlaw_summary"
+    # Digests of a pipeline's input files, model references and sequences to explain: part of the cache key
+    # of the steps reading them.
+    INPUT_DIGESTS = "input_digests"
+    MODEL_DIGESTS = "model_digests"
+    EXPLAIN_DIGESTS = "explain_digests"
+    # Each heavy step's whole folder, as the matching command writes it; the export step copies them to output_dir.
+    SWEEP_DIR = "sweep_dir"
+    TRAINING_DIR = "training_dir"
+    CV_DIR = "cv_dir"
+    INTERPRETATION_DIR = "interpretation_dir"
+    PRETRAINING_DIR = "pretraining_dir"
+    COMPARISON_DIR = "comparison_dir"
+    # Reports as HTML artifacts: the dashboard shows them as visualizations.
+    SWEEP_REPORT = "sweep_report"
+    TRAINING_REPORT = "training_report"
+    CV_REPORT = "cv_report"
+    INTERPRETATION_REPORT = "interpretation_report"
+    COMPARISON_REPORT = "comparison_report"
+    # Where the export step put each folder: ``{folder name: destination}``.
+    EXPORTED_FOLDERS = "exported_folders"
 
 
 class Pipelines(StrEnum):

@@ -9,12 +9,10 @@ from pathlib import Path
 from components.configs import DatasetConfig, KmerConfig, TokeniseConfig
 from components.dataset.build import build_dataset
 from components.fasta import Alphabet, read_fasta
+from components.filenames import MANIFEST_FILE, TOKENIZER_FILE  # noqa: F401 - importers take them from here
 from components.progress import progress
 from components.storage import atomic_output_dir
 from components.tokenisers import SequenceTokenizer, build_kmer_tokenizer, train_unigram_tokenizer
-
-MANIFEST_FILE = "manifest.json"
-TOKENIZER_FILE = "tokenizer.json"
 
 
 def _sequences(paths: Sequence[str], alphabet: Alphabet) -> Iterator[str]:

@@ -59,15 +59,21 @@ def _output(run, name: str):
 def _report_dataset(run) -> None:
     from components.cli.dataset_options import print_dataset_summary
 
-    output_dir = Path(run.config.parameters["output_dir"]).resolve()
-    print_dataset_summary(_output(run, Artifacts.DATASET_MANIFEST).load(), str(output_dir))
+    print_dataset_summary(_output(run, Artifacts.DATASET_MANIFEST).load(), _exported(run)["dataset"])
     stored = _output(run, Artifacts.DATASET_DIR).uri
     print(f"ZenML run: {run.name} (stored copy of the folder: {stored})")
 
 
-def _step_folder(run, step: str) -> Path:
-    """The user-facing folder a step of ``run`` wrote (its ``output_dir`` parameter)."""
-    return Path(run.steps[step].config.parameters["output_dir"]).resolve()
+def _exported(run) -> dict[str, str]:
+    """Where the run's export step put each folder (``dataset``, ``train``…), absolute or ``s3://``."""
+    return _output(run, Artifacts.EXPORTED_FOLDERS).load()
+
+
+def _step_folder(run, name: str, *parts: str) -> str:
+    """The user-facing folder ``name`` of ``run`` (absolute, or ``s3://``), or a file in it."""
+    from components.storage import join
+
+    return join(_exported(run)[name], *parts)
 
 
 # Figures shown for the model and its 1–4-mer baseline, with their display names.
@@ -75,6 +81,7 @@ SHOWN_METRICS = {"test_mcc": "MCC", "test_roc_auc": "ROC-AUC", "test_f1": "F1"}
 
 
 def _report_training(run) -> None:
+    from components.inference.interpret import INDEX_FILE
     from components.search.local import BEST_FILE
     from components.training.cross_validation import CV_METRICS_FILE
     from components.training.run import MODEL_DIR, REPORT_FILE
@@ -83,16 +90,15 @@ def _report_training(run) -> None:
     metrics = _output(run, Artifacts.TRAINING_METRICS).load()
     summary = _output(run, Artifacts.CV_METRICS).load()["summary"]
     baseline = metrics["baselines"].get("kmer_1_4", {})
-    train_dir = _step_folder(run, "train_classifier")
     settings = ", ".join(f"{key}={value}" for key, value in best.items())
-    print(f"Sweep: best {settings} ({_step_folder(run, 'sweep_hyperparameters') / BEST_FILE})")
-    print(f"Model: {train_dir / MODEL_DIR}")
-    print(f"Report: {train_dir / REPORT_FILE}")
+    print(f"Sweep: best {settings} ({_step_folder(run, 'sweep', BEST_FILE)})")
+    print(f"Model: {_step_folder(run, 'train', MODEL_DIR)}")
+    print(f"Report: {_step_folder(run, 'train', REPORT_FILE)}")
     print("Test split (1–4-mer baseline in brackets):")
     for key, label in SHOWN_METRICS.items():
         beside = f"   ({baseline[key]:.3f})" if key in baseline else ""
         print(f"  {label:8} {metrics[key]:.3f}{beside}")
-    cv_file = _step_folder(run, "cross_validate_model") / CV_METRICS_FILE
+    cv_file = _step_folder(run, "cv", CV_METRICS_FILE)
     print(f"Cross-validation, mean ± sd over folds ({cv_file}):")
     for key, label in SHOWN_METRICS.items():
         figures, base = summary[key], summary.get(f"kmer_1_4_{key}")
@@ -103,15 +109,15 @@ def _report_training(run) -> None:
         name = run.model_version.model.name
         verdict = f"production is registry:{name}@{promoted}" if promoted else "no version beats its baseline yet"
         print(f"Registry: registry:{name}@{run.model_version.number} ({verdict})")
-    if "interpret_sequences" in run.steps:
-        print(f"Interpretation: {_output(run, Artifacts.INTERPRETATION).load()['index']}")
+    if "interpret" in _exported(run):
+        print(f"Interpretation: {_step_folder(run, 'interpret', INDEX_FILE)}")
     print(f"ZenML run: {run.name}")
 
 
 def _report_comparison(run) -> None:
     summary = _output(run, Artifacts.POWERLAW_SUMMARY).load()
     print(summary.to_string(index=False, max_colwidth=40))
-    print(f"Figures and tables: {_step_folder(run, 'compare_models')}")
+    print(f"Figures and tables: {_step_folder(run, 'comparison')}")
     print(f"ZenML run: {run.name}")
 
 
@@ -120,7 +126,6 @@ def _report_pretraining(run) -> None:
 
     metrics = _output(run, Artifacts.PRETRAINING_METRICS).load()
     exclusion = metrics["exclusion"]
-    pretrain_dir = _step_folder(run, "pretrain_encoder")
     print(f"Pre-trained {metrics['steps']} steps ({metrics['tokens_seen']:,} tokens, "
           f"{metrics['tokens_per_second']:,.0f} tokens/s on {metrics['device']}): "
           f"mlm_loss {metrics['mlm_loss']:.4f}, mlm_accuracy {metrics['mlm_accuracy']:.4f}")
@@ -129,8 +134,9 @@ def _report_pretraining(run) -> None:
     also = f" and {others} more dataset(s)" if others else ""
     print(f"Held out: {exclusion['bases_removed']:,} bases removed at {exclusion['occurrences']:,} occurrences of "
           f"{exclusion['held_out_found']:,}/{exclusion['held_out_sequences']:,} valid and test sequences of "
-          f"{_step_folder(run, 'create_dataset')}{also}, on either strand")
-    print(f"Encoder: {pretrain_dir / ENCODER_DIR}  (metrics: {pretrain_dir / METRICS_FILE})")
+          f"{_step_folder(run, 'dataset')}{also}, on either strand")
+    encoder, metrics_file = _step_folder(run, "pretrain", ENCODER_DIR), _step_folder(run, "pretrain", METRICS_FILE)
+    print(f"Encoder: {encoder}  (metrics: {metrics_file})")
     if run.model_version is None:
         print("Registry: not registered (the configuration has no `model:`)")
     else:
@@ -225,7 +231,7 @@ def _add_model_commands(commands) -> None:
 
 
 def _models(args) -> int:
-    from pipelines.registry import describe_versions, promote_version
+    from steps.support.registry import describe_versions, promote_version
 
     if args.action == "promote":
         print(promote_version(args.name, args.version))
@@ -279,7 +285,7 @@ def _body(argv: list[str] | None) -> int:
     # Imported late: ZenML takes seconds to import, which --help and argument errors should not pay.
     from zenml.orchestrators.local import local_orchestrator
 
-    from pipelines.registry import install_registry_resolver
+    from steps.support.registry import install_registry_resolver
     from pipelines.run_config import check_run_config
 
     module, _, name = command.pipeline.rpartition(".")

@@ -22,7 +22,7 @@ from components.cli import train as train_command
 
 def _register(model_dir: Path, summary: dict, name: str) -> int:
     from components.registry import version_metadata, version_tags
-    from pipelines.registry import register_model_folder
+    from steps.support.registry import register_model_folder
 
     return register_model_folder(model_dir, version_metadata(summary), name=name,
                                  description=f"trained by the command line into {model_dir}",
@@ -31,7 +31,7 @@ def _register(model_dir: Path, summary: dict, name: str) -> int:
 
 def _with_registry(entry):
     def run(argv: list[str] | None = None) -> int:
-        from pipelines.registry import install_registry_resolver
+        from steps.support.registry import install_registry_resolver
 
         install_registry_resolver()
         return entry(argv)
@@ -50,7 +50,7 @@ def sweep(argv: list[str] | None = None) -> int:
 
 
 def _registry_metrics(reference: str) -> dict | None:
-    from pipelines.registry import registered_metrics
+    from steps.support.registry import registered_metrics
 
     return registered_metrics(reference)
 
@@ -62,7 +62,7 @@ def fit_powerlaw(argv: list[str] | None = None) -> int:
 
 def cross_validate(argv: list[str] | None = None) -> int:
     """``cross_validate``, whose ``--config_from_run`` also takes registry versions and ZenML runs."""
-    from pipelines.registry import install_run_resolver
+    from steps.support.registry import install_run_resolver
 
     install_run_resolver()
     return _with_registry(cross_validate_command.main)(argv)

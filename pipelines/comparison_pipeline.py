@@ -6,12 +6,14 @@ from zenml.enums import ExecutionMode
 from components.configs import PowerlawConfig
 from components.names import Pipelines
 from steps.compare_models import compare_models
+from steps.export_outputs import export_outputs
+from steps.fingerprint_inputs import fingerprint_inputs
 
 DEFAULT_POWERLAW = PowerlawConfig()
 
 
-# The step writes a user-facing folder, so a cached (skipped) step would leave output_dir unwritten.
-@pipeline(name=Pipelines.COMPARISON, enable_cache=False, execution_mode=ExecutionMode.FAIL_FAST)
+# The cached step's folder is stored; export_outputs (never cached) writes output_dir.
+@pipeline(name=Pipelines.COMPARISON, enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
 def comparison_pipeline(
     models: list[str], output_dir: str, powerlaw: PowerlawConfig = DEFAULT_POWERLAW, overwrite: bool = False
 ) -> None:
@@ -23,4 +25,7 @@ def comparison_pipeline(
         powerlaw: WeightWatcher settings.
         overwrite: Replace ``output_dir`` if it exists.
     """
-    compare_models(models, powerlaw, output_dir, overwrite)
+    # Digests of the folders the references name now: `@production` may have moved since the last run.
+    _, digests, _ = fingerprint_inputs([], models)
+    _, comparison_dir, _ = compare_models(models, powerlaw, digests)
+    export_outputs(output_dir, overwrite, flat=True, comparison=comparison_dir)

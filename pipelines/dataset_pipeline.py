@@ -7,6 +7,8 @@ from components.configs import DatasetConfig, KmerConfig, TokeniseConfig
 from components.names import Pipelines
 from steps.build_kmer_tokeniser import build_kmer_tokeniser
 from steps.create_dataset import create_dataset
+from steps.export_outputs import export_outputs
+from steps.fingerprint_inputs import fingerprint_inputs
 from steps.train_tokeniser import train_tokeniser
 
 # Module-level defaults: frozen models, so sharing one instance across calls is safe.
@@ -14,8 +16,8 @@ DEFAULT_TOKENISE = TokeniseConfig()
 DEFAULT_DATASET = DatasetConfig()
 
 
-# Steps write a user-facing folder, so a cached (skipped) step would leave output_dir unwritten.
-@pipeline(name=Pipelines.DATASET, enable_cache=False, execution_mode=ExecutionMode.FAIL_FAST)
+# Cached steps exchange stored folders; export_outputs (never cached) writes output_dir.
+@pipeline(name=Pipelines.DATASET, enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
 def dataset_pipeline(
     class_files: list[str],
     output_dir: str,
@@ -34,10 +36,12 @@ def dataset_pipeline(
         dataset: Split, augmentation, chunking and truncation settings.
         overwrite: Replace ``output_dir`` if it exists.
     """
+    digests, _, _ = fingerprint_inputs(class_files)
     if kmer is None:
-        tokenizer_json = train_tokeniser(class_files, tokenise)
+        tokenizer_json = train_tokeniser(class_files, tokenise, digests)
         kmer_stride = 1
     else:
-        tokenizer_json = build_kmer_tokeniser(class_files, kmer)
+        tokenizer_json = build_kmer_tokeniser(class_files, kmer, digests)
         kmer_stride = kmer.stride
-    create_dataset(class_files, tokenizer_json, dataset, output_dir, overwrite, kmer_stride)
+    dataset_dir, _ = create_dataset(class_files, tokenizer_json, dataset, kmer_stride, digests)
+    export_outputs(output_dir, overwrite, flat=True, dataset=dataset_dir)

@@ -7,6 +7,8 @@ from components.configs import DatasetConfig, KmerConfig, ModelConfig, PretrainC
 from components.names import Pipelines
 from steps.build_kmer_tokeniser import build_kmer_tokeniser
 from steps.create_dataset import create_dataset
+from steps.export_outputs import export_outputs
+from steps.fingerprint_inputs import fingerprint_inputs
 from steps.pretrain_encoder import pretrain_encoder
 from steps.train_tokeniser import train_tokeniser
 
@@ -17,8 +19,8 @@ DEFAULT_MODEL = ModelConfig()
 DEFAULT_PRETRAIN = PretrainConfig()
 
 
-# Steps write user-facing folders, so a cached (skipped) step would leave output_dir unwritten.
-@pipeline(name=Pipelines.PRETRAINING, enable_cache=False, execution_mode=ExecutionMode.FAIL_FAST)
+# Cached steps exchange stored folders; export_outputs (never cached) writes output_dir.
+@pipeline(name=Pipelines.PRETRAINING, enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
 def pretraining_pipeline(
     corpus_files: list[str],
     class_files: list[str],
@@ -47,13 +49,15 @@ def pretraining_pipeline(
         pretrain: Windowing, masking and optimisation.
         overwrite: Replace the folders of a previous run under ``output_dir``.
     """
+    # One group for both: an edited class file re-runs the (cheap) tokeniser too.
+    digests, _, _ = fingerprint_inputs([*corpus_files, *class_files])
     if kmer is None:
-        tokenizer_json = train_tokeniser(corpus_files, tokenise)
+        tokenizer_json = train_tokeniser(corpus_files, tokenise, digests)
         kmer_stride = 1
     else:
-        tokenizer_json = build_kmer_tokeniser(corpus_files, kmer)
+        tokenizer_json = build_kmer_tokeniser(corpus_files, kmer, digests)
         kmer_stride = kmer.stride
-    dataset_dir, _ = create_dataset(
-        class_files, tokenizer_json, dataset, f"{output_dir}/dataset", overwrite, kmer_stride
-    )
-    pretrain_encoder(corpus_files, dataset_dir, pretrain, model, f"{output_dir}/pretrain", overwrite, kmer_stride)
+    dataset_dir, _ = create_dataset(class_files, tokenizer_json, dataset, kmer_stride, digests)
+    _, _, pretrain_dir = pretrain_encoder(corpus_files, dataset_dir, pretrain, model, kmer_stride,
+                                          input_digests=digests)
+    export_outputs(output_dir, overwrite, dataset=dataset_dir, pretrain=pretrain_dir)

@@ -16,6 +16,8 @@ from components.names import Pipelines
 from steps.build_kmer_tokeniser import build_kmer_tokeniser
 from steps.create_dataset import create_dataset
 from steps.cross_validate_model import cross_validate_model
+from steps.export_outputs import export_outputs
+from steps.fingerprint_inputs import fingerprint_inputs
 from steps.interpret_sequences import interpret_sequences
 from steps.promote_model import promote_model
 from steps.sweep_hyperparameters import sweep_hyperparameters
@@ -30,8 +32,8 @@ DEFAULT_TRAINING = TrainConfig()
 DEFAULT_INTERPRET = InterpretConfig()
 
 
-# Steps write user-facing folders, so a cached (skipped) step would leave output_dir unwritten.
-@pipeline(name=Pipelines.TRAINING, enable_cache=False, execution_mode=ExecutionMode.FAIL_FAST)
+# Cached steps exchange stored folders; export_outputs (never cached) writes output_dir.
+@pipeline(name=Pipelines.TRAINING, enable_cache=True, execution_mode=ExecutionMode.FAIL_FAST)
 def training_pipeline(
     class_files: list[str],
     output_dir: str,
@@ -64,21 +66,29 @@ def training_pipeline(
         explain: FASTA files or sequences to interpret with the trained model (``output_dir/interpret``).
         interpret: Interpretation settings.
     """
+    # A registry reference in init_from names another encoder once a newer one is registered.
+    init_from = [training.init_from] if training.init_from else None
+    digests, init_digests, explain_digests = fingerprint_inputs(class_files, init_from, explain)
     if kmer is None:
-        tokenizer_json = train_tokeniser(class_files, tokenise)
+        tokenizer_json = train_tokeniser(class_files, tokenise, digests)
         kmer_stride = 1
     else:
-        tokenizer_json = build_kmer_tokeniser(class_files, kmer)
+        tokenizer_json = build_kmer_tokeniser(class_files, kmer, digests)
         kmer_stride = kmer.stride
-    dataset_dir, _ = create_dataset(
-        class_files, tokenizer_json, dataset, f"{output_dir}/dataset", overwrite, kmer_stride
+    dataset_dir, _ = create_dataset(class_files, tokenizer_json, dataset, kmer_stride, digests)
+    best, _, sweep_dir, _ = sweep_hyperparameters(
+        dataset_dir, sweep, model, training, trials, init_digests=init_digests
     )
-    best, _ = sweep_hyperparameters(dataset_dir, sweep, model, training, trials, f"{output_dir}/sweep", overwrite)
-    model_dir, _ = train_classifier(dataset_dir, best, model, training, f"{output_dir}/train", overwrite)
+    model_dir, metrics, train_dir, _ = train_classifier(dataset_dir, best, model, training, init_digests)
     # After training, so a failing training run stops the pipeline before k more models train.
-    cv_metrics = cross_validate_model(
-        dataset_dir, best, model, training, folds, f"{output_dir}/cv", overwrite, after="train_classifier"
+    cv_metrics, cv_dir, _ = cross_validate_model(
+        dataset_dir, best, model, training, folds, init_digests=init_digests, after="train_classifier"
     )
-    promote_model(cv_metrics)
+    promote_model(metrics, cv_metrics)
+    interpret_dir = None
     if explain:
-        interpret_sequences(explain, interpret, f"{output_dir}/interpret", model_dir=model_dir, overwrite=overwrite)
+        _, interpret_dir, _ = interpret_sequences(
+            explain, interpret, model_dir=model_dir, input_digests=explain_digests
+        )
+    export_outputs(output_dir, overwrite, dataset=dataset_dir, sweep=sweep_dir, train=train_dir, cv=cv_dir,
+                   interpret=interpret_dir)

@@ -11,13 +11,14 @@ from components.stages import make_kmer_tokenizer
 
 @step
 def build_kmer_tokeniser(
-    class_files: list[str], config: KmerConfig
+    class_files: list[str], config: KmerConfig, input_digests: dict | None = None
 ) -> Annotated[str, Artifacts.TOKENIZER_JSON]:
     """Build a k-mer vocabulary after checking every class file reads cleanly.
 
     Args:
         class_files: One FASTA file per class (local or ``s3://``).
         config: k, stride and alphabet.
+        input_digests: Digests of ``class_files``; only part of the cache key (an edited file re-runs the step).
 
     Returns:
         The tokeniser as HF ``tokenizers`` JSON text. The stride is not part of the JSON: pass

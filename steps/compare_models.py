@@ -1,29 +1,41 @@
 """Step: compare models by their weights alone (power-law fits of the encoder's spectra)."""
 
+from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 from zenml import step
+from zenml.types import HTMLString
 
 from components.compare.powerlaw import PowerlawConfig, fit_powerlaw
+from components.compare.report import comparison_page
+from components.export import staging_folder
 from components.names import Artifacts
-from pipelines.registry import install_registry_resolver, registered_metrics
+from steps.support.registry import install_registry_resolver, registered_metrics
 
 
 @step
 def compare_models(
-    models: list[str], config: PowerlawConfig, output_dir: str, overwrite: bool = False
-) -> Annotated[pd.DataFrame, Artifacts.POWERLAW_SUMMARY]:
-    """Run WeightWatcher on each model's encoder and write per-model and overlay figures.
+    models: list[str], config: PowerlawConfig, input_digests: dict | None = None
+) -> tuple[
+    Annotated[pd.DataFrame, Artifacts.POWERLAW_SUMMARY],
+    Annotated[Path, Artifacts.COMPARISON_DIR],
+    Annotated[HTMLString, Artifacts.COMPARISON_REPORT],
+]:
+    """Run WeightWatcher on each model's encoder and draw per-model and overlay figures.
 
     Args:
         models: Model folders or registry references (``registry:NAME@VERSION|@STAGE``).
         config: Analysis settings.
-        output_dir: Folder of the tables and figures (user-facing).
-        overwrite: Replace an existing ``output_dir``.
+        input_digests: Digests of the model folders the references name now; only part of the cache
+            key (``@production`` moving to another version re-runs the step).
 
     Returns:
-        One row per model: alpha summary beside its registered test metrics.
+        One row per model (alpha summary beside its registered test metrics), the folder of tables
+        and figures as ``fit_powerlaw`` writes it (the pipeline's export step copies it to
+        ``output_dir``), and the summary page.
     """
     install_registry_resolver()
-    return fit_powerlaw(models, config, output_dir, overwrite, metrics_lookup=registered_metrics)
+    folder = staging_folder("comparison")
+    summary = fit_powerlaw(models, config, str(folder), metrics_lookup=registered_metrics)
+    return summary, folder, HTMLString(comparison_page(folder, summary))

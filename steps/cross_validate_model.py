@@ -5,7 +5,9 @@ from typing import Annotated
 
 from pydantic import Field, PositiveInt
 from zenml import get_step_context, log_metadata, step
+from zenml.types import HTMLString
 
+from components.export import staging_folder
 from components.names import Artifacts
 from components.registry import cv_metadata
 from components.training.config import (
@@ -15,8 +17,8 @@ from components.training.config import (
     training_config_from_mapping,
 )
 from components.training.cross_validation import cross_validate
-from components.training.run import TrainingData
-from pipelines.registry import install_registry_resolver
+from components.training.run import REPORT_FILE, TrainingData
+from steps.support.registry import install_registry_resolver
 
 
 @step
@@ -26,10 +28,13 @@ def cross_validate_model(
     model: ModelConfig,
     training: TrainConfig,
     folds: Annotated[int, Field(ge=2)],
-    output_dir: str,
-    overwrite: bool = False,
     epochs: PositiveInt | None = None,
-) -> Annotated[dict, Artifacts.CV_METRICS]:
+    init_digests: dict | None = None,
+) -> tuple[
+    Annotated[dict, Artifacts.CV_METRICS],
+    Annotated[Path, Artifacts.CV_DIR],
+    Annotated[HTMLString, Artifacts.CV_REPORT],
+]:
     """Train a fresh model per fold and score it on the held-out fold beside the baselines.
 
     Args:
@@ -38,12 +43,13 @@ def cross_validate_model(
         model: Model shape.
         training: Training settings.
         folds: Number of folds.
-        output_dir: Cross-validation folder (per-fold runs, tables, plot; user-facing).
-        overwrite: Replace a finished cross-validation in ``output_dir``.
         epochs: Epochs per fold, when a fold should train shorter than ``training`` says.
+        init_digests: Digest of the encoder ``training.init_from`` names; only part of the cache key.
 
     Returns:
-        Per-fold figures and their mean and sd (``summary``), as in ``cv_metrics.json``.
+        Per-fold figures and their mean and sd (``summary``), as in ``cv_metrics.json``; the folder as
+        the ``cross_validate`` command writes it (the pipeline's export step copies it to
+        ``output_dir``) and its report.
     """
     source = Artifacts.BEST_HYPERPARAMETERS
     model = model_config_from_mapping({**model.model_dump(), **hyperparameters}, source)
@@ -53,11 +59,13 @@ def cross_validate_model(
     # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
     install_registry_resolver()
     data = TrainingData.from_dataset_dir(dataset_dir)
-    result = cross_validate(data, model, training, folds, output_dir, overwrite, False)
+    folder = staging_folder("cv")
+    result = cross_validate(data, model, training, folds, str(folder), show_progress=False)
     # Prefixed: the training step logs test_mcc etc. to the same model version.
-    summary = cv_metadata(result)
+    summary, context = cv_metadata(result), get_step_context()
     log_metadata(summary)
+    log_metadata(summary, run_id_name_or_prefix=context.pipeline_run.id)
     # infer_model raises unless the step or its pipeline is configured with a `model:`.
-    if get_step_context().model_version is not None:
+    if context.model_version is not None:
         log_metadata(summary, infer_model=True)
-    return result
+    return result, folder, HTMLString((folder / REPORT_FILE).read_text(encoding="utf-8"))

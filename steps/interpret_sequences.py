@@ -4,39 +4,49 @@ from pathlib import Path
 from typing import Annotated
 
 from zenml import step
+from zenml.types import HTMLString
 
+from components.export import staging_folder
 from components.inference.config import InterpretConfig
+from components.inference.interpret import INDEX_FILE
 from components.inference.interpret import interpret_sequences as interpret
 from components.model_io import load_model
 from components.names import PRODUCTION_MODEL, Artifacts
-from pipelines.registry import install_registry_resolver
+from steps.support.registry import install_registry_resolver
 
 
 @step
 def interpret_sequences(
     inputs: list[str],
     config: InterpretConfig,
-    output_dir: str,
     model_dir: Path | None = None,
     model: str = PRODUCTION_MODEL,
     labels: list[str] | None = None,
-    overwrite: bool = False,
-) -> Annotated[dict, Artifacts.INTERPRETATION]:
+    input_digests: dict | None = None,
+) -> tuple[
+    Annotated[dict, Artifacts.INTERPRETATION],
+    Annotated[Path, Artifacts.INTERPRETATION_DIR],
+    Annotated[HTMLString, Artifacts.INTERPRETATION_REPORT],
+]:
     """Attribute each sequence's prediction to its tokens and bases.
 
     Args:
         inputs: FASTA files and/or raw sequences.
         config: Integration steps, target class, batching.
-        output_dir: Folder of the pages, ``index.html`` and the attribution tables (user-facing).
         model_dir: A model folder from an earlier step of the run; when absent, ``model`` is used.
         model: A model reference; by default the registry's production classifier.
         labels: True class name of each input file, when known.
-        overwrite: Replace an existing ``output_dir``.
+        input_digests: Digests of ``inputs`` (and of ``model``); only part of the cache key.
 
     Returns:
-        Counts, the largest convergence delta and the path of ``index.html``.
+        Counts and the largest convergence delta; the folder of pages, ``index.html`` and attribution
+        tables as the ``interpret`` command writes it (the pipeline's export step copies it to
+        ``output_dir``); and ``index.html``.
     """
     install_registry_resolver()
     loaded = load_model(str(model_dir) if model_dir is not None else model)
-    result = interpret(loaded, inputs, output_dir, config, labels, overwrite)
-    return result
+    folder = staging_folder("interpret")
+    result = interpret(loaded, inputs, str(folder), config, labels)
+    # Paths into the staging folder would mislead: the export step says where the folder went.
+    counts = {key: value for key, value in result.items() if key not in ("index", "out_dir")}
+    return counts, folder, HTMLString((folder / INDEX_FILE).read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ from components.inference.config import PredictConfig
 from components.inference.predict import write_predictions
 from components.model_io import load_model
 from components.names import PRODUCTION_MODEL, Artifacts
-from pipelines.registry import install_registry_resolver
+from steps.support.registry import install_registry_resolver
 
 
 @step

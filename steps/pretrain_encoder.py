@@ -6,6 +6,7 @@ from typing import Annotated
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ArtifactType
 
+from components.export import staging_folder
 from components.names import Artifacts
 from components.pretraining.config import PretrainConfig
 from components.pretraining.mlm import ENCODER_DIR
@@ -25,14 +26,14 @@ def pretrain_encoder(
     dataset_dir: Path,
     config: PretrainConfig,
     model: ModelConfig,
-    output_dir: str,
-    overwrite: bool = False,
     kmer_stride: int = 1,
     exclude: list[str] | None = None,
+    input_digests: dict | None = None,
 ) -> tuple[
     # A model artifact: a run with a ZenML `model:` lists it among the version's models.
     Annotated[Path, ArtifactConfig(name=Artifacts.ENCODER_DIR, artifact_type=ArtifactType.MODEL)],
     Annotated[dict, Artifacts.PRETRAINING_METRICS],
+    Annotated[Path, Artifacts.PRETRAINING_DIR],
 ]:
     """Pre-train an encoder for the classifier of ``dataset_dir``, never on its valid or test sequences.
 
@@ -42,24 +43,26 @@ def pretrain_encoder(
             every genome position its valid and test sequences cover (either strand) is masked out.
         config: Windowing, masking and optimisation.
         model: Encoder architecture and shape (the classifier's).
-        output_dir: Run folder (``encoder/``, ``history.csv``, ``metrics.json``; user-facing). An
-            unfinished run of the same settings there is resumed.
-        overwrite: Replace a finished run in ``output_dir``.
         kmer_stride: Step between k-mer starts of a k-mer tokeniser (JSON does not record it).
         exclude: Further dataset folders whose valid and test sequences are masked out too.
+        input_digests: Digests of the input files; only part of the cache key (an edited genome re-runs it).
 
     Returns:
-        The encoder folder (HF safetensors, tokeniser, ``genomenlp.json``) and the metrics summary.
+        The encoder folder (HF safetensors, tokeniser, ``genomenlp.json``), the metrics summary and the
+        run folder (``encoder/``, ``history.csv``, ``metrics.json``) as the ``pretrain`` command writes
+        it (the pipeline's export step copies it to ``output_dir``).
     """
     held_out = [str(dataset_dir), *(exclude or [])]
     # Metric lines and the corpus/exclusion report go to the step's logs; a progress bar would garble them.
-    summary = pretrain(corpus_files, str(dataset_dir / TOKENIZER_FILE), output_dir, model, config, held_out,
-                       kmer_stride, overwrite, show_progress=False, on_log=print_metric_lines, announce=print)
+    folder = staging_folder("pretrain")
+    summary = pretrain(corpus_files, str(dataset_dir / TOKENIZER_FILE), str(folder), model, config, held_out,
+                       kmer_stride, show_progress=False, on_log=print_metric_lines, announce=print)
     exclusion = summary["exclusion"]
     scalars = {**{key: summary[key] for key in METADATA_KEYS}, "held_out_sequences": exclusion["held_out_sequences"],
                "held_out_found": exclusion["held_out_found"]}
     log_metadata(scalars)
+    log_metadata(scalars, run_id_name_or_prefix=get_step_context().pipeline_run.id)
     # infer_model raises unless the step or its pipeline is configured with a `model:`.
     if get_step_context().model_version is not None:
         log_metadata(scalars, infer_model=True)
-    return Path(output_dir) / ENCODER_DIR, summary
+    return folder / ENCODER_DIR, summary, folder

@@ -1,21 +1,24 @@
 """Step: search hyperparameters on the dataset's train/valid splits (Optuna, in-process)."""
 
-import shutil
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import PositiveInt
-from zenml import step
+from zenml import get_step_context, log_metadata, step
+from zenml.types import HTMLString
 
+from components.export import staging_folder
+from components.headlines import sweep_headlines
 from components.katib.config import KatibConfig
 from components.katib.launcher import katib_trial_config, run_experiment
+from components.katib.report import write_katib_summary
 from components.katib.trial_data import export_trial_dataset, trial_data_prefix
 from components.names import Artifacts
 from components.search.local import run_sweep
 from components.search.spec import SweepSpec
 from components.training.config import ModelConfig, TrainConfig, training_config_from_mapping
-from components.training.run import TrainingData
-from pipelines.registry import install_registry_resolver
+from components.training.run import REPORT_FILE, TrainingData
+from steps.support.registry import install_registry_resolver
 
 
 @step
@@ -25,13 +28,17 @@ def sweep_hyperparameters(
     model: ModelConfig,
     training: TrainConfig,
     trials: PositiveInt,
-    output_dir: str,
-    overwrite: bool = False,
     epochs: PositiveInt | None = None,
     backend: Literal["local", "katib"] = "local",
     katib: KatibConfig | None = None,
     katib_host: str | None = None,
-) -> tuple[Annotated[dict, Artifacts.BEST_HYPERPARAMETERS], Annotated[list[dict], Artifacts.SWEEP_TRIALS]]:
+    init_digests: dict | None = None,
+) -> tuple[
+    Annotated[dict, Artifacts.BEST_HYPERPARAMETERS],
+    Annotated[list[dict], Artifacts.SWEEP_TRIALS],
+    Annotated[Path, Artifacts.SWEEP_DIR],
+    Annotated[HTMLString, Artifacts.SWEEP_REPORT],
+]:
     """Train ``trials`` models with settings drawn from ``spec`` and return the best settings.
 
     Args:
@@ -40,8 +47,6 @@ def sweep_hyperparameters(
         model: Model shape the searched parameters are applied to.
         training: Training settings the searched parameters are applied to.
         trials: Finished trials the study should hold.
-        output_dir: Sweep folder (study, trials table, best model; user-facing).
-        overwrite: Start a new study; otherwise one found in ``output_dir`` is topped up.
         epochs: Epochs per trial, when a trial should train shorter than ``training`` says.
         backend: ``local`` (Optuna in this step) or ``katib`` (an Experiment on the cluster, whose trials
             read the dataset from the artifact store).
@@ -49,26 +54,38 @@ def sweep_hyperparameters(
             stack's image, reach the stack's S3 endpoint, and read this run's dataset exported under
             ``<artifact store>/katib-data/<run id>/``.
         katib_host: Kubernetes API server URL instead of the pod's in-cluster credentials.
+        init_digests: Digest of the encoder ``training.init_from`` names; only part of the cache key.
 
     Returns:
-        The best trial's hyperparameters (TrainConfig and ModelConfig fields, selection metric)
-        and one row per trial.
+        The best trial's hyperparameters (TrainConfig and ModelConfig fields, selection metric), one
+        row per trial, the sweep folder as the ``sweep`` command writes it (the pipeline's export step
+        copies it to ``output_dir``) and its report.
     """
-    if overwrite and Path(output_dir).exists():
-        shutil.rmtree(output_dir)
+    folder = staging_folder("sweep")
     training = training_config_from_mapping(training.model_dump(), "epochs", {"num_train_epochs": epochs})
     if backend == "katib":
         katib = _with_stack_defaults(katib or KatibConfig())
         config = katib_trial_config(katib, _trial_dataset(dataset_dir, katib), model, training, trials)
         result = run_experiment(spec, config, host=katib_host)
-        return result.hyperparameters, [{"experiment": result.name, "best_trial": result.best_trial,
-                                         spec.metric.key: result.value, **result.trials}]
+        rows = [{"experiment": result.name, "best_trial": result.best_trial, spec.metric.key: result.value,
+                 **result.trials}]
+        write_katib_summary(folder, result.hyperparameters, rows)
+        found = {} if result.value is None else {f"best_{spec.metric.key}": result.value}
+        log_metadata({"katib_experiment": result.name, **found})
+        report = HTMLString((folder / REPORT_FILE).read_text(encoding="utf-8"))
+        return result.hyperparameters, rows, folder, report
     # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
     install_registry_resolver()
     data = TrainingData.from_dataset_dir(dataset_dir)
-    result = run_sweep(spec, data, model, training, trials, output_dir, show_progress=False)
+    result = run_sweep(spec, data, model, training, trials, str(folder), show_progress=False)
+    headlines = sweep_headlines(result["trials"], spec.metric.key, spec.metric.goal == "maximize")
+    log_metadata(headlines)
+    # Prefixed on the run, beside the other steps' figures.
+    log_metadata({f"sweep_{key}": value for key, value in headlines.items()},
+                 run_id_name_or_prefix=get_step_context().pipeline_run.id)
     # Only the searched values: the pipeline's own settings (e.g. the final epochs) must not be overridden.
-    return result["best_values"], result["trials"]
+    report = HTMLString((folder / REPORT_FILE).read_text(encoding="utf-8"))
+    return result["best_values"], result["trials"], folder, report
 
 
 def _with_stack_defaults(katib: KatibConfig) -> KatibConfig:

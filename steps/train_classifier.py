@@ -5,7 +5,10 @@ from typing import Annotated
 
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ArtifactType
+from zenml.types import HTMLString
 
+from components.export import staging_folder
+from components.headlines import training_headlines
 from components.names import Artifacts
 from components.registry import version_metadata
 from components.training.config import (
@@ -14,9 +17,9 @@ from components.training.config import (
     model_config_from_mapping,
     training_config_from_mapping,
 )
-from components.training.run import MODEL_DIR, TrainingData
+from components.training.run import MODEL_DIR, REPORT_FILE, TrainingData
 from components.training.run import train_classifier as train
-from pipelines.registry import install_registry_resolver
+from steps.support.registry import install_registry_resolver
 
 
 @step
@@ -25,12 +28,13 @@ def train_classifier(
     hyperparameters: dict,
     model: ModelConfig,
     training: TrainConfig,
-    output_dir: str,
-    overwrite: bool = False,
+    init_digests: dict | None = None,
 ) -> tuple[
     # A model artifact: a run with a ZenML `model:` lists it among the version's models.
     Annotated[Path, ArtifactConfig(name=Artifacts.MODEL_DIR, artifact_type=ArtifactType.MODEL)],
     Annotated[dict, Artifacts.TRAINING_METRICS],
+    Annotated[Path, Artifacts.TRAINING_DIR],
+    Annotated[HTMLString, Artifacts.TRAINING_REPORT],
 ]:
     """Train one model, pick its epoch on valid and score it on test beside the baselines.
 
@@ -39,11 +43,12 @@ def train_classifier(
         hyperparameters: Settings that override ``model`` and ``training`` (a sweep's best).
         model: Model shape.
         training: Training settings.
-        output_dir: Run folder (model, metrics, history, plots, report; user-facing).
-        overwrite: Replace a finished run in ``output_dir``.
+        init_digests: Digest of the encoder ``training.init_from`` names; only part of the cache key.
 
     Returns:
-        The HF model folder (model, tokeniser, ``genomenlp.json``) and the metrics summary.
+        The HF model folder (model, tokeniser, ``genomenlp.json``), the metrics summary, the whole run
+        folder as the ``train`` command writes it (the pipeline's export step copies it to
+        ``output_dir``) and its ``report.html``.
     """
     source = Artifacts.BEST_HYPERPARAMETERS
     model = model_config_from_mapping({**model.model_dump(), **hyperparameters}, source)
@@ -51,10 +56,16 @@ def train_classifier(
     # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
     install_registry_resolver()
     data = TrainingData.from_dataset_dir(dataset_dir)
-    metrics = train(data, model, training, output_dir, overwrite, show_progress=False)
-    scalars = version_metadata(metrics)
-    log_metadata(scalars)
+    folder = staging_folder("train")
+    metrics = train(data, model, training, str(folder), show_progress=False)
+    scalars, context = version_metadata(metrics), get_step_context()
+    log_metadata({**scalars, **training_headlines(metrics)})
+    # The run page shows the headline figures without opening the step.
+    log_metadata(training_headlines(metrics), run_id_name_or_prefix=context.pipeline_run.id)
     # infer_model raises unless the step or its pipeline is configured with a `model:`.
-    if get_step_context().model_version is not None:
+    if context.model_version is not None:
         log_metadata(scalars, infer_model=True)
-    return Path(output_dir) / MODEL_DIR, metrics
+    # The report needs the baselines, which a dataset without k-mer features lacks.
+    report = folder / REPORT_FILE
+    html = report.read_text(encoding="utf-8") if report.exists() else "<p>no report: no baseline could be fitted</p>"
+    return folder / MODEL_DIR, metrics, folder, HTMLString(html)

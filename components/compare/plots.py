@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.compare.powerlaw import ALPHA_BAND, fitted
+from components.compare.spectra import ALPHA_BAND, fitted
 
 BIN_WIDTH = 0.25
 # Encoder prefixes dropped from tick labels: the layer number and the matrix name are what tell them apart.

@@ -38,12 +38,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from components.compare.plots import plot_alpha_histogram, plot_alpha_per_layer
+from components.compare.spectra import ALPHA_BAND, fitted  # noqa: F401 - importers take them from here
 from components.errors import InputError
+from components.filenames import METRICS_FILE, MODEL_DIR
 from components.model_io import MODEL_RESOLVERS, load_model, resolve_model_path
 from components.storage import atomic_output_dir, ensure_absent
-from components.training.run import METRICS_FILE, MODEL_DIR
 
-ALPHA_BAND = (2.0, 6.0)
 METRIC_KEYS = ("test_mcc", "test_roc_auc", "test_f1")
 # weightwatcher's get_summary figures reported beside the alpha statistics (its "alpha" mean is ours).
 SUMMARY_FIGURES = ("log_norm", "alpha_weighted", "log_alpha_norm", "log_spectral_norm", "stable_rank")
@@ -131,14 +132,6 @@ def _weightwatcher():
     root.setLevel(level)
     logging.getLogger(_WW_LOGGER).setLevel(logging.ERROR)
     return weightwatcher
-
-
-def fitted(layers: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose power-law fit succeeded (weightwatcher writes alpha = -1 for a failed fit)."""
-    if layers.empty or "alpha" not in layers:
-        return layers.iloc[0:0]
-    alpha = pd.to_numeric(layers["alpha"], errors="coerce")
-    return layers[np.isfinite(alpha) & (alpha > 0)]
 
 
 def analyze_encoder(model, config: PowerlawConfig) -> tuple[pd.DataFrame, dict]:
@@ -280,8 +273,6 @@ def fit_powerlaw(
     Returns:
         The summary table, one row per model in the order given.
     """
-    from components.compare import plots  # here, not at the top: plots imports this module
-
     config = config or PowerlawConfig()
     if not references:
         raise InputError("MODEL", "give at least one model folder or reference")
@@ -305,15 +296,15 @@ def fit_powerlaw(
             folder = _inside(staging, name)
             folder.mkdir()
             layers.to_csv(folder / LAYER_FILE, sep="\t", index=False, na_rep="")
-            plots.plot_alpha_histogram({name: layers}, folder / HISTOGRAM_STEM, config.alpha_max, FIGURE_FORMATS)
-            plots.plot_alpha_per_layer({name: layers}, folder / LAYER_PLOT_STEM, config.alpha_max, FIGURE_FORMATS)
+            plot_alpha_histogram({name: layers}, folder / HISTOGRAM_STEM, config.alpha_max, FIGURE_FORMATS)
+            plot_alpha_per_layer({name: layers}, folder / LAYER_PLOT_STEM, config.alpha_max, FIGURE_FORMATS)
             analyses.append(analysis)
             if on_model:
                 on_model(analysis)
             del loaded  # free this model's weights before the next one loads
         every = {analysis.name: analysis.layers for analysis in analyses}
-        plots.plot_alpha_histogram(every, staging / HISTOGRAM_STEM, config.alpha_max, FIGURE_FORMATS)
-        plots.plot_alpha_per_layer(every, staging / LAYER_PLOT_STEM, config.alpha_max, FIGURE_FORMATS)
+        plot_alpha_histogram(every, staging / HISTOGRAM_STEM, config.alpha_max, FIGURE_FORMATS)
+        plot_alpha_per_layer(every, staging / LAYER_PLOT_STEM, config.alpha_max, FIGURE_FORMATS)
         table = pd.DataFrame([analysis.summary for analysis in analyses])
         table.to_csv(staging / SUMMARY_FILE, sep="\t", index=False, na_rep="")
     return table

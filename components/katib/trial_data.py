@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from components.errors import InputError
-from components.stages import MANIFEST_FILE, TOKENIZER_FILE
+from components.filenames import MANIFEST_FILE, TOKENIZER_FILE
 from components.storage import COMMIT_MARKER
 
 # What `train DATA/train.parquet parquet DATA/tokenizer.json -t test -v valid` reads, manifest last.

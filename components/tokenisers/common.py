@@ -35,6 +35,17 @@ def add_cls_post_processor(tokenizer) -> None:
     )
 
 
+def kmerise(sequence: str, k: int, stride: int = 1) -> list[str]:
+    """Overlapping k-mers of ``sequence`` starting every ``stride`` bases (U read as T).
+
+    A sequence shorter than ``k`` yields itself, so no record becomes empty.
+    """
+    sequence = sequence.replace("U", "T")
+    if len(sequence) <= k:
+        return [sequence]
+    return [sequence[i : i + k] for i in range(0, len(sequence) - k + 1, stride)]
+
+
 @dataclass
 class SequenceTokenizer:
     """A HF ``tokenizers`` tokeniser plus how to turn a sequence into its input text.
@@ -54,8 +65,6 @@ class SequenceTokenizer:
     def to_text(self, sequence: str) -> str:
         """The text the tokeniser reads for one upper-case sequence."""
         if self.kind is TokenizerKind.KMER:
-            from components.tokenisers.kmer import kmerise
-
             return " ".join(kmerise(sequence, self.k, self.stride))
         return sequence
 

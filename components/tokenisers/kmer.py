@@ -10,20 +10,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
-from components.tokenisers.common import SPECIAL_TOKENS, UNK, SequenceTokenizer, TokenizerKind, add_cls_post_processor
+from components.tokenisers.common import (  # noqa: F401 - kmerise is imported from here too
+    SPECIAL_TOKENS,
+    UNK,
+    SequenceTokenizer,
+    TokenizerKind,
+    add_cls_post_processor,
+    kmerise,
+)
 
 MAX_NUCLEOTIDE_K = 8  # 4**8 = 65,536 tokens; beyond that the embedding table dwarfs the model
-
-
-def kmerise(sequence: str, k: int, stride: int = 1) -> list[str]:
-    """Overlapping k-mers of ``sequence`` starting every ``stride`` bases (U read as T).
-
-    A sequence shorter than ``k`` yields itself, so no record becomes empty.
-    """
-    sequence = sequence.replace("U", "T")
-    if len(sequence) <= k:
-        return [sequence]
-    return [sequence[i : i + k] for i in range(0, len(sequence) - k + 1, stride)]
 
 
 def build_kmer_tokenizer(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.errors import InputError
+from components.filenames import CHECKPOINT_DIR, METRICS_FILE, MODEL_DIR, REPORT_FILE, TOKENIZER_FILE  # noqa: F401
 from components.model_io import MODEL_METADATA
 from components.storage import is_remote, prepare_resumable_dir
 from components.tokenisers.common import BOS, EOS, PAD, as_pretrained_tokenizer, load_sequence_tokenizer
@@ -30,12 +31,8 @@ from components.training.plots import plot_confusion_matrix, plot_history, plot_
 from components.training.report import beats_baseline, write_report
 from components.training.state import is_main_process, write_json_atomically
 
-MODEL_DIR = "model_files"
-METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 PREDICTIONS_FILE = "test_predictions.csv"
-REPORT_FILE = "report.html"
-CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -61,8 +58,6 @@ class TrainingData:
     @classmethod
     def from_dataset_dir(cls, dataset_dir: str | Path) -> TrainingData:
         """The splits of a ``create_dataset_bio`` folder (parquet) and the tokeniser saved beside them."""
-        from components.stages import TOKENIZER_FILE
-
         return cls(str(Path(dataset_dir, "train.parquet")), "parquet", str(Path(dataset_dir, TOKENIZER_FILE)))
 
 

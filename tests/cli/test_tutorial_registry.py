@@ -104,7 +104,7 @@ def test_registry_models_are_fetched_once_into_one_cache_and_pages_name_the_refe
 
     from components.model_io import load_model
     from pipelines import commands
-    from pipelines.registry import model_cache_dir
+    from steps.support.registry import model_cache_dir
 
     reference = f"registry:{NAME}@1"
     first = load_model(reference)

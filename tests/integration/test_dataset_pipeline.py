@@ -33,6 +33,9 @@ EXPECTED_OUTPUTS = {
     "kmer": {"build_kmer_tokeniser": {Artifacts.TOKENIZER_JSON}},
 }
 DATASET_OUTPUTS = {Artifacts.DATASET_DIR, Artifacts.DATASET_MANIFEST}
+# The two uncached steps around the cached ones: digests of the inputs, and the export to output_dir.
+RUN_OUTPUTS = {"fingerprint_inputs": {Artifacts.INPUT_DIGESTS, Artifacts.MODEL_DIGESTS, Artifacts.EXPLAIN_DIGESTS},
+               "export_outputs": {Artifacts.EXPORTED_FOLDERS}}
 
 
 def _output(run, name: str):
@@ -55,7 +58,7 @@ def test_pipeline_run_records_dataset_and_artifacts(
     run = clean_zenml_client.get_pipeline_run(run.id)
     assert run.status == ExecutionStatus.COMPLETED
     assert run.pipeline.name == Pipelines.DATASET
-    expected = {**EXPECTED_OUTPUTS[kind], "create_dataset": DATASET_OUTPUTS}
+    expected = {**EXPECTED_OUTPUTS[kind], "create_dataset": DATASET_OUTPUTS, **RUN_OUTPUTS}
     assert {name: set(step.outputs) for name, step in run.steps.items()} == expected
 
     written = json.loads((out / "manifest.json").read_text())
@@ -74,6 +77,40 @@ def test_pipeline_run_records_dataset_and_artifacts(
     assert stored.resolve() != out.resolve()
     assert json.loads((stored / "manifest.json").read_text()) == written
     assert sorted(p.name for p in stored.iterdir()) == sorted(p.name for p in out.iterdir())
+    assert _output(run, Artifacts.EXPORTED_FOLDERS).load() == {"dataset": str(out.resolve())}
+
+
+def _statuses(client, run) -> dict[str, ExecutionStatus]:
+    return {name: step.status for name, step in client.get_pipeline_run(run.id).steps.items()}
+
+
+def test_a_rerun_takes_the_cache_and_still_exports_and_an_edited_file_reruns(
+    clean_zenml_client, tiny_fasta_pair, tmp_path
+):
+    arguments = {"class_files": [str(path) for path in tiny_fasta_pair], "kmer": KmerConfig(k=3),
+                 "dataset": TINY_DATASET}
+    first = dataset_pipeline(output_dir=str(tmp_path / "first"), **arguments)
+    # Another output folder: output_dir is no parameter of the cached steps, only of the export.
+    again = dataset_pipeline(output_dir=str(tmp_path / "again"), **arguments)
+
+    assert _statuses(clean_zenml_client, again) == {
+        "fingerprint_inputs": ExecutionStatus.COMPLETED, "build_kmer_tokeniser": ExecutionStatus.CACHED,
+        "create_dataset": ExecutionStatus.CACHED, "export_outputs": ExecutionStatus.COMPLETED}
+    assert (tmp_path / "again" / "train.parquet").read_bytes() == (tmp_path / "first" / "train.parquet").read_bytes()
+    # The same export again is refused without overwrite, and replaces the folder with it.
+    with pytest.raises(InputError, match="already exists"):
+        dataset_pipeline(output_dir=str(tmp_path / "again"), **arguments)
+    dataset_pipeline(output_dir=str(tmp_path / "again"), overwrite=True, **arguments)
+
+    # Same path, new content: the digest changes, so the steps reading the file run again.
+    with open(tiny_fasta_pair[1], "a", encoding="utf-8") as handle:
+        handle.write(">b_extra synthetic\n" + "ACGT" * 15 + "\n")
+    edited = dataset_pipeline(output_dir=str(tmp_path / "edited"), **arguments)
+    statuses = _statuses(clean_zenml_client, edited)
+    assert statuses["build_kmer_tokeniser"] == statuses["create_dataset"] == ExecutionStatus.COMPLETED
+    manifest = json.loads((tmp_path / "edited" / "manifest.json").read_text())
+    assert sum(info["records"] for info in manifest["splits"].values()) == 81
+    assert first.id != edited.id
 
 
 def test_bad_input_fails_the_run_with_the_components_error(
@@ -127,7 +164,7 @@ def test_zenml_cli_runs_the_pipeline_from_yaml(
         "kmer": {"k": 3},
         "dataset": {"split_train": 0.8, "split_test": 0.1, "split_val": 0.1},
     }
-    config.write_text(yaml.safe_dump({"enable_cache": False, "parameters": parameters}))
+    config.write_text(yaml.safe_dump({"enable_cache": True, "parameters": parameters}))
     zenml = Path(sys.executable).with_name("zenml")
 
     # The working directory is the throw-away ZenML home (no .zen): the repo's .zen stays untouched.

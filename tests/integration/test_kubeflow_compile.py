@@ -142,9 +142,13 @@ def test_gpu_steps_are_the_ones_on_the_gpu_pool(compiled, name):
 def test_tasks_keep_the_pipeline_order(compiled):
     dag = compiled["training"]["pipeline"]["root"]["dag"]["tasks"]
 
-    assert dag["sweep-hyperparameters"]["dependentTasks"] == ["create-dataset"]
+    # The input digests come first: every step reading inputs takes its group (cache key only).
+    assert sorted(dag["sweep-hyperparameters"]["dependentTasks"]) == ["create-dataset", "fingerprint-inputs"]
     assert "train-classifier" in dag["cross-validate-model"]["dependentTasks"]
-    assert dag["promote-model"]["dependentTasks"] == ["cross-validate-model"]
+    assert sorted(dag["promote-model"]["dependentTasks"]) == ["cross-validate-model", "train-classifier"]
+    # The export, last, copies every folder the run made.
+    assert set(dag["export-outputs"]["dependentTasks"]) == {
+        "create-dataset", "sweep-hyperparameters", "train-classifier", "cross-validate-model", "interpret-sequences"}
 
 
 def _compile_with(project_root, tmp_path, base: str, change) -> tuple[int, str]:

@@ -132,7 +132,7 @@ def test_submit_creates_a_kubeflow_run_of_the_compiled_pipeline(kubeflow, server
     executors = spec["deploymentSpec"]["executors"]
     steps = {executor["container"]["args"][executor["container"]["args"].index("--step_name") + 1]
              for executor in executors.values()}
-    assert steps == {"train_tokeniser", "create_dataset"}
+    assert steps == {"fingerprint_inputs", "train_tokeniser", "create_dataset", "export_outputs"}
     assert {executor["container"]["image"] for executor in executors.values()} == {
         "registry.example.com/genomenlp/genomenlp:cuda-test"
     }

@@ -32,7 +32,7 @@ def model_folder(path: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def registered(clean_zenml_client, tmp_path_factory):
-    from pipelines.registry import promote_best, register_model_folder
+    from steps.support.registry import promote_best, register_model_folder
 
     folder = tmp_path_factory.mktemp("models")
     versions = []
@@ -57,6 +57,9 @@ def test_comparison_pipeline_reads_versions_from_the_registry(registered, tmp_pa
     assert len(summary) == 2
     assert sorted(summary["test_mcc"].round(2)) == [0.62, 0.71]  # registered metrics beside weight quality
     assert (out / "summary.tsv").exists() and (out / "alpha_hist.png").exists()
+    # The summary page is the comparison's dashboard visualization: the table and the overlays.
+    page = run.steps["compare_models"].outputs[Artifacts.COMPARISON_REPORT][0].load()
+    assert "<table" in page and "data:image/png;base64," in page
     from pipelines import cli
 
     cli.COMMANDS["compare"].report(run)
@@ -64,12 +67,12 @@ def test_comparison_pipeline_reads_versions_from_the_registry(registered, tmp_pa
     assert "test_mcc" in printed and f"Figures and tables: {out.resolve()}" in printed
 
 
-def test_interpretation_step_uses_the_production_model_by_default(registered, tmp_path):
+def test_interpretation_step_uses_the_production_model_by_default(registered):
     from steps.interpret_sequences import interpret_sequences
 
-    out = tmp_path / "interpret"
-    result = interpret_sequences.entrypoint(SEQUENCES, InterpretConfig(n_steps=8), str(out))
+    result, out, index = interpret_sequences.entrypoint(SEQUENCES, InterpretConfig(n_steps=8))
     assert result["records"] == 2
+    assert index == (out / "index.html").read_text()
     assert (out / "index.html").exists() and len(list((out / "sequences").glob("*.html"))) == 2
 
 

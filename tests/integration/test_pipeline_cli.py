@@ -26,7 +26,7 @@ def _config(tmp_path, fasta_pair, **parameters) -> str:
         "dataset": {"split_train": 0.8, "split_test": 0.1, "split_val": 0.1},
         **parameters,
     }
-    path.write_text(yaml.safe_dump({"enable_cache": False, "parameters": parameters}))
+    path.write_text(yaml.safe_dump({"enable_cache": True, "parameters": parameters}))
     return str(path)
 
 

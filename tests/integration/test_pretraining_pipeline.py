@@ -65,7 +65,7 @@ def pretraining(clean_zenml_client, task) -> SimpleNamespace:
     out = task.folder / "run"
     config = task.folder / "pretraining_pipeline.yaml"
     config.write_text(yaml.safe_dump({
-        "enable_cache": False,
+        "enable_cache": True,
         "model": {"name": ENCODER_MODEL},
         "parameters": {
             "corpus_files": [task.genome],
@@ -92,10 +92,14 @@ def test_pretraining_registers_an_encoder_trained_without_the_held_out_split(cle
     assert run.status == ExecutionStatus.COMPLETED
     assert run.pipeline.name == Pipelines.PRETRAINING
     assert {name: set(step.outputs) for name, step in run.steps.items()} == {
+        "fingerprint_inputs": {Artifacts.INPUT_DIGESTS, Artifacts.MODEL_DIGESTS, Artifacts.EXPLAIN_DIGESTS},
         "build_kmer_tokeniser": {Artifacts.TOKENIZER_JSON},
         "create_dataset": {Artifacts.DATASET_DIR, Artifacts.DATASET_MANIFEST},
-        "pretrain_encoder": {Artifacts.ENCODER_DIR, Artifacts.PRETRAINING_METRICS},
+        "pretrain_encoder": {Artifacts.ENCODER_DIR, Artifacts.PRETRAINING_METRICS, Artifacts.PRETRAINING_DIR},
+        "export_outputs": {Artifacts.EXPORTED_FOLDERS},
     }
+    assert (pretraining.out / "pretrain" / "encoder" / "model.safetensors").is_file()
+    assert (pretraining.out / "dataset" / "manifest.json").is_file()
     version = clean_zenml_client.get_model_version(ENCODER_MODEL, ModelStages.LATEST)
     assert run.model_version.id == version.id
     assert Path(version.get_model_artifact(Artifacts.ENCODER_DIR).load(), "model.safetensors").is_file()
@@ -121,7 +125,7 @@ def test_pretraining_registers_an_encoder_trained_without_the_held_out_split(cle
 def registry_resolver():
     """``registry:`` references resolve through this store while the test runs (the CLI installs the same)."""
     from components.model_io import MODEL_RESOLVERS
-    from pipelines.registry import install_registry_resolver
+    from steps.support.registry import install_registry_resolver
 
     install_registry_resolver()
     yield

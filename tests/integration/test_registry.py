@@ -28,7 +28,7 @@ def tiny_model_folder(path, seed):
 
 @pytest.fixture(scope="module")
 def registry(clean_zenml_client):
-    from pipelines import registry as module
+    from steps.support import registry as module
 
     module.install_registry_resolver()
     yield module

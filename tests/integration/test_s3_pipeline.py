@@ -138,3 +138,19 @@ def test_an_s3_restart_mid_run_is_retried_and_loses_nothing(s3_stack, restartabl
     assert not server_client.list_multipart_uploads(Bucket=BUCKET).get("Uploads")
     restartable_s3.restart(downtime=0)
     _assert_artifacts_load_as_written(run, restartable_s3, tmp_path / "dataset")
+
+
+def test_output_dir_may_be_in_the_bucket_too(s3_stack, restartable_s3, tiny_fasta_pair, monkeypatch):
+    # The export reaches object storage through fsspec, which takes its endpoint from the environment.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", restartable_s3.endpoint)
+    destination = f"s3://{BUCKET}/exports/dataset"
+
+    run = _run(tiny_fasta_pair, destination)
+
+    assert run.status == ExecutionStatus.COMPLETED
+    assert run.steps["export_outputs"].outputs[Artifacts.EXPORTED_FOLDERS][0].load() == {"dataset": destination}
+    keys = set(_keys(restartable_s3))
+    assert {f"exports/dataset/{name}" for name in ("manifest.json", "tokenizer.json", "train.parquet")} <= keys
+    stored = Path(run.steps["create_dataset"].outputs[Artifacts.DATASET_DIR][0].load())
+    assert {key.removeprefix("exports/dataset/") for key in keys if key.startswith("exports/dataset/")} == {
+        path.relative_to(stored).as_posix() for path in stored.rglob("*") if path.is_file()}

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from transformers import AutoModelForSequenceClassification
 from zenml.enums import ExecutionStatus, ModelStages
@@ -29,11 +30,15 @@ TINY_TRAINING = TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, 
 LEARNING_RATES = [5e-4, 1e-3]
 TINY_SWEEP = SweepSpec(method="grid", parameters={"learning_rate": {"values": LEARNING_RATES}})
 EXPECTED_OUTPUTS = {
+    "fingerprint_inputs": {Artifacts.INPUT_DIGESTS, Artifacts.MODEL_DIGESTS, Artifacts.EXPLAIN_DIGESTS},
     "create_dataset": {Artifacts.DATASET_DIR, Artifacts.DATASET_MANIFEST},
-    "sweep_hyperparameters": {Artifacts.BEST_HYPERPARAMETERS, Artifacts.SWEEP_TRIALS},
-    "train_classifier": {Artifacts.MODEL_DIR, Artifacts.TRAINING_METRICS},
-    "cross_validate_model": {Artifacts.CV_METRICS},
+    "sweep_hyperparameters": {Artifacts.BEST_HYPERPARAMETERS, Artifacts.SWEEP_TRIALS, Artifacts.SWEEP_DIR,
+                              Artifacts.SWEEP_REPORT},
+    "train_classifier": {Artifacts.MODEL_DIR, Artifacts.TRAINING_METRICS, Artifacts.TRAINING_DIR,
+                         Artifacts.TRAINING_REPORT},
+    "cross_validate_model": {Artifacts.CV_METRICS, Artifacts.CV_DIR, Artifacts.CV_REPORT},
     "promote_model": {Artifacts.PRODUCTION_VERSION},
+    "export_outputs": {Artifacts.EXPORTED_FOLDERS},
 }
 MODEL_NAME = "tiny_promoter_classifier"
 
@@ -65,7 +70,8 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert run.model_version is None
     outputs = {name: set(step.outputs) for name, step in run.steps.items()}
     assert outputs == {**EXPECTED_OUTPUTS, "train_tokeniser": {Artifacts.TOKENIZER_JSON},
-                       "interpret_sequences": {Artifacts.INTERPRETATION}}
+                       "interpret_sequences": {Artifacts.INTERPRETATION, Artifacts.INTERPRETATION_DIR,
+                                               Artifacts.INTERPRETATION_REPORT}}
     assert (out / "interpret" / "index.html").exists()
 
     best = _output(run, Artifacts.BEST_HYPERPARAMETERS).load()
@@ -80,7 +86,7 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
 
     # `cross_validate --config_from_run RUN` takes this run by name: the settings its model was trained with.
     from components.search.runs import RUN_RESOLVERS, resolve_run
-    from pipelines.registry import install_run_resolver
+    from steps.support.registry import install_run_resolver
 
     install_run_resolver()
     try:
@@ -101,6 +107,16 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
         "cv/folds.csv",
     ):
         assert (out / folder).is_file(), folder
+
+    # The reports are artifacts too (HTML visualizations in the dashboard), equal to the exported files.
+    assert _output(run, Artifacts.TRAINING_REPORT).load() == (out / "train" / "report.html").read_text()
+    assert _output(run, Artifacts.CV_REPORT).load() == (out / "cv" / "report.html").read_text()
+    assert _output(run, Artifacts.SWEEP_REPORT).load() == (out / "sweep" / "report.html").read_text()
+    assert _output(run, Artifacts.INTERPRETATION_REPORT).load() == (out / "interpret" / "index.html").read_text()
+    # The run's own metadata carries the headline: the model against its k-mer baseline.
+    baseline = metrics["baselines"]["kmer_1_4"]["test_mcc"]
+    assert run.run_metadata["test_mcc_margin_over_kmer"] == pytest.approx(metrics["test_mcc"] - baseline)
+    assert run.run_metadata["cv_test_mcc_mean"] == cv["summary"]["test_mcc"]["mean"]
 
     cli.COMMANDS["training"].report(run)
     printed = capsys.readouterr().out
@@ -130,7 +146,7 @@ def test_zenml_cli_runs_the_pipeline_from_yaml_with_a_model(clean_zenml_client, 
     config.write_text(
         yaml.safe_dump(
             {
-                "enable_cache": False,
+                "enable_cache": True,
                 "model": {"name": MODEL_NAME},
                 "parameters": parameters,
                 "steps": steps,

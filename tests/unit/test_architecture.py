@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,64 @@ def test_pipeline_modules_are_pure_wiring(path):
     assert not [node for node in ast.walk(tree) if isinstance(node, ast.Try)], (
         f"{path.name} has try/except"
     )
+
+
+# Layers from the bottom up: a module may import its own layer and those below, never one above.
+LAYERS = ("components", "steps", "pipelines")
+PROJECT_FILES = {
+    ".".join(path.with_suffix("").parts).removesuffix(".__init__"): path
+    for layer in LAYERS
+    for path in (REPO_ROOT / layer).rglob("*.py")
+    for path in [path.relative_to(REPO_ROOT)]
+}
+
+
+def _project_imports(name: str) -> set[str]:
+    """Project modules that ``name`` imports (lazy imports and ``from package import module`` included)."""
+    found = set()
+    for module in _imported_modules(REPO_ROOT / PROJECT_FILES[name]):
+        # `from a.b import c` names a.b, and a.b.c when c is a module.
+        candidates = {module, *(f"{module}.{item}" for item in _imported_names(name, module))}
+        found |= {candidate for candidate in candidates if candidate in PROJECT_FILES}
+    return found - {name}
+
+
+def _imported_names(name: str, module: str) -> set[str]:
+    tree = ast.parse((REPO_ROOT / PROJECT_FILES[name]).read_text(encoding="utf-8"))
+    return {alias.name for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == module for alias in node.names}
+
+
+@pytest.mark.parametrize("name", sorted(PROJECT_FILES))
+def test_imports_only_point_down(name):
+    level = LAYERS.index(name.split(".")[0])
+    upward = {module for module in _project_imports(name) if LAYERS.index(module.split(".")[0]) > level}
+    assert not upward, f"{name} imports a higher layer: {sorted(upward)}"
+
+
+def test_no_import_cycle_even_through_lazy_imports():
+    graph = {name: _project_imports(name) for name in PROJECT_FILES}
+    cycles = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(graph[name]):
+            if state.get(target) == 1:
+                cycles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "import cycles: " + "; ".join(" → ".join(cycle) for cycle in cycles)
+
+
+def test_the_cycle_finder_sees_a_cycle(tmp_path, monkeypatch):
+    for name, body in {"a": "import b\n", "b": "def f():\n    from a import x\n"}.items():
+        (tmp_path / f"{name}.py").write_text(body)
+    monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "PROJECT_FILES", {"a": Path("a.py"), "b": Path("b.py")})
+    assert _project_imports("a") == {"b"} and _project_imports("b") == {"a"}
