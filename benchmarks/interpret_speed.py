@@ -30,8 +30,8 @@ from components.inference.windows import special_ids  # noqa: E402
 from components.tokenisers import build_kmer_tokenizer  # noqa: E402
 from components.tokenisers.common import BOS, EOS, PAD  # noqa: E402
 from components.training.config import Device, ModelConfig  # noqa: E402
-from components.training.loop import choose_device  # noqa: E402
 from components.training.model import build_classifier  # noqa: E402
+from components.training.optim import choose_device  # noqa: E402
 
 DATA = [ROOT / "data" / "ecoli_promoter" / name for name in ("promoter.fasta.gz", "non_promoter.fasta.gz")]
 

@@ -26,7 +26,7 @@ from components.pretraining.config import PretrainConfig  # noqa: E402
 from components.pretraining.mlm import pretrain_encoder  # noqa: E402
 from components.tokenisers import build_kmer_tokenizer  # noqa: E402
 from components.training.config import Device, ModelConfig  # noqa: E402
-from components.training.loop import choose_device  # noqa: E402
+from components.training.optim import choose_device  # noqa: E402
 
 GENOME = ROOT / "data" / "ecoli_genome" / "GCF_000005845.2_ASM584v2_genomic.fna.gz"
 # Dense bf16 peak FLOP/s by GPU name fragment (vendor data sheets, SXM parts, no sparsity).

@@ -91,7 +91,15 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path) -> di
             "kmer_baseline_mcc": summary["baselines"]["kmer_1_4"]["test_mcc"],
             "kmer_baseline_roc_auc": summary["baselines"]["kmer_1_4"]["test_roc_auc"],
             "kmer_baseline_f1": summary["baselines"]["kmer_1_4"]["test_f1"],
-            "gc_baseline_mcc": summary["baselines"]["gc_content"]["test_mcc"]}
+            "gc_baseline_mcc": summary["baselines"]["gc_content"]["test_mcc"], "engine": training_engine()}
+
+
+def training_engine() -> str:
+    """What trained the rows: transformers.Trainer since the hand-written loop went (rows without it predate that)."""
+    import accelerate
+    import transformers
+
+    return f"transformers.Trainer {transformers.__version__} (accelerate {accelerate.__version__})"
 
 
 def baseline_figures(data_dir: Path, seed: int) -> dict:
@@ -166,6 +174,9 @@ def main() -> None:
     table = "\n".join(lines)
     write_text_atomic(out / "results.md", table + "\n", overwrite=True)
     print(table)
+    print(f"training engine: {training_engine()}; samples/s per row: "
+          + ", ".join(f"{r['profile']}/{r['seed']} {r.get('train_samples_per_second')} ({r.get('engine', 'loop')})"
+                      for r in rows))
 
 
 if __name__ == "__main__":

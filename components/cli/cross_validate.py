@@ -12,7 +12,7 @@ from components.cli.tracking import add_tracker_arguments, tracking_notes, track
 from components.cli.train import add_data_arguments, add_label_argument, configs_from_args, label_column, print_notes
 from components.errors import InputError
 from components.search.runs import DEFAULT_SWEEP_DIR, resolve_run
-from components.training.config import ModelConfig, TrainConfig
+from components.training.config import ModelConfig, TrainConfig, read_hyperparams
 from components.training.cross_validation import CV_METRICS_FILE, FOLDS_FILE, cross_validate
 from components.training.run import METRICS_FILE, TrainingData
 
@@ -72,11 +72,13 @@ def _body(argv: list[str] | None) -> int:
         settings = resolve_run(run, args.model_path if args.config_from_run else None)
         print(f"hyperparameters from {settings.source}")
     tokeniser = args.tokeniser_path or str(Path(args.train).parent / "tokenizer.json")
-    model_config, train_config = configs_from_args(args, *((settings.values, settings.source) if settings else ()))
+    values = settings.values if settings else (read_hyperparams(args.hyperparameters) if args.hyperparameters else {})
+    model_config, train_config = configs_from_args(args, values, settings.source if settings else
+                                                   (args.hyperparameters or "flags"))
     data = TrainingData(args.train, args.format, tokeniser, args.test, args.valid, label_column(args))
     try:
         result = cross_validate(data, model_config, train_config, args.folds, args.output_dir, args.overwrite,
-                                not args.no_progress, tracking=tracking_tags(args))
+                                not args.no_progress, tracking=tracking_tags(args), training_arguments=values)
     except KeyboardInterrupt:
         finished = sorted(str(path.parent) for path in Path(args.output_dir).glob(f"fold_*/{METRICS_FILE}"))
         kept = f"kept the finished folds {', '.join(finished)}" if finished else "no fold had finished"

@@ -20,7 +20,6 @@ from components.training.config import (
     training_config_from_mapping,
 )
 from components.training.data import FORMATS
-from components.training.loop import STATE_FILE
 from components.training.run import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -29,6 +28,7 @@ from components.training.run import (
     TrainingData,
     train_classifier,
 )
+from components.training.state import STATE_FILE, is_main_process
 
 TRIAL_FLAGS = ("learning_rate", "per_device_train_batch_size", "num_train_epochs", "weight_decay", "seed")
 
@@ -163,13 +163,17 @@ def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> in
                      "(sweep -n sets a search's trials)")
     print_notes(notes)
     data = TrainingData(args.train, args.format, args.tokeniser_path, args.test, args.valid, label_column(args))
-    model_config, train_config = configs_from_args(args)
+    values = read_hyperparams(args.hyperparameters) if args.hyperparameters else {}
+    model_config, train_config = configs_from_args(args, values, args.hyperparameters or "flags")
     try:
         summary = train_classifier(data, model_config, train_config, args.output_dir, args.overwrite,
-                                   not args.no_progress, tracking=tracking_tags(args))
+                                   not args.no_progress, tracking=tracking_tags(args), training_arguments=values)
     except KeyboardInterrupt:
         print(f"train: interrupted; {interrupted_run(args.output_dir)}", file=sys.stderr)
         return 130
+    if not is_main_process():
+        # Under torchrun every process trains; the first reports and registers, once.
+        return 0
     if summary.get("collapsed"):
         print(f"COLLAPSED: {summary['collapsed'].removeprefix('collapsed: ')}")
     elif summary.get("stopped_early"):

@@ -1,7 +1,7 @@
 """Masked-language-model pre-training of the genomicBERT encoder: the run that writes the encoder folder.
 
-The masking lives in :mod:`components.pretraining.masking` and the step loop with its checkpoints in
-:mod:`components.pretraining.loop`; this module builds the model, runs the loop on the genomes' windows
+The masking lives in :mod:`components.pretraining.masking` and the Trainer run with its checkpoints in
+:mod:`components.pretraining.trainer`; this module builds the model, trains it on the genomes' windows
 and writes ``OUT/encoder``, ``OUT/history.csv`` and ``OUT/metrics.json``.
 """
 
@@ -24,18 +24,6 @@ from components.pretraining.corpus import (
     build_exclusion_index,
     exclusion_index,
 )
-
-# The masking and the step loop were split out of this module; their names stay importable from here,
-# where callers (the CLI, the pipeline step, benchmarks and tests) have always taken them.
-from components.pretraining.loop import (  # noqa: F401
-    ADAM_BETAS,
-    ADAM_EPSILON,
-    LAST_WEIGHTS,
-    OPTIMIZER_FILE,
-    STATE_FILE,
-    PretrainResult,
-    train_masked_lm,
-)
 from components.pretraining.masking import IGNORE_INDEX, encode_windows, mask_tokens  # noqa: F401
 from components.storage import is_remote, prepare_resumable_dir
 from components.tokenisers.common import (
@@ -50,6 +38,7 @@ from components.tokenisers.common import (
 from components.training.config import ModelConfig
 from components.training.model import build_classifier
 from components.training.optim import choose_device
+from components.training.state import is_main_process, write_json_atomically
 
 ENCODER_DIR = "encoder"
 METRICS_FILE = "metrics.json"
@@ -169,7 +158,9 @@ def pretrain_encoder(
         raise InputError(out_dir, "pretrain writes to a local folder; copy it to object storage afterwards")
     if not genome_paths:
         raise InputError("GENOME", "give at least one FASTA file to pre-train on")
-    out = prepare_resumable_dir(out_dir, overwrite, METRICS_FILE, CHECKPOINT_DIR, "pre-training run")
+    # The first process checks (and with --overwrite clears) the folder; under torchrun the others train beside it.
+    out = (prepare_resumable_dir(out_dir, overwrite, METRICS_FILE, CHECKPOINT_DIR, "pre-training run")
+           if is_main_process() else Path(out_dir))
     import torch
 
     from components.dataset.build import file_sha256
@@ -196,7 +187,9 @@ def pretrain_encoder(
                                [item["sha256"] for item in corpus_files], index.digest())
     torch.manual_seed(resolved.seed)
     model = build_masked_lm(model_config, tokenizer)
-    result = train_masked_lm(model, iter(corpus), tokenizer, resolved, out / CHECKPOINT_DIR, fingerprint, on_log,
+    from components.pretraining.trainer import train_masked_lm
+
+    result = train_masked_lm(model, corpus, tokenizer, resolved, out / CHECKPOINT_DIR, fingerprint, on_log,
                              show_progress)
 
     exclusion = {"datasets": list(index.sources), "held_out_sequences": index.held_out,
@@ -207,13 +200,6 @@ def pretrain_encoder(
     metadata = {"tokenizer": {**tokenizer.describe(), "sha256": tokenizer.sha256()},
                 "model": model_config.model_dump(mode="json"), "pretraining": resolved.model_dump(mode="json"),
                 "corpus": corpus_summary, "exclusion": exclusion}
-    staging = out / f".{ENCODER_DIR}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    save_encoder_folder(model.cpu(), tokenizer, staging, metadata)
-    shutil.rmtree(out / ENCODER_DIR, ignore_errors=True)
-    staging.rename(out / ENCODER_DIR)
-    _write_csv(out / HISTORY_FILE, result.history)
     last = result.history[-1]
     summary = {
         "mlm_loss": last["mlm_loss"],
@@ -233,8 +219,16 @@ def pretrain_encoder(
         "exclusion": exclusion,
         "encoder": str(out / ENCODER_DIR),
     }
+    if not is_main_process():
+        # Under torchrun every process trains; the first writes the run's files.
+        return summary
+    staging = out / f".{ENCODER_DIR}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    save_encoder_folder(model.cpu(), tokenizer, staging, metadata)
+    shutil.rmtree(out / ENCODER_DIR, ignore_errors=True)
+    staging.rename(out / ENCODER_DIR)
+    _write_csv(out / HISTORY_FILE, result.history)
     shutil.rmtree(out / CHECKPOINT_DIR)
-    temporary = out / f".{METRICS_FILE}.tmp"
-    temporary.write_text(json.dumps(summary, indent=2))
-    temporary.replace(out / METRICS_FILE)
+    write_json_atomically(out / METRICS_FILE, summary, indent=2)
     return summary

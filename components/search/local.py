@@ -19,7 +19,6 @@ from components.storage import prepare_resumable_dir
 from components.training.baselines import fit_baselines
 from components.training.collapse import HIGH_LEARNING_RATE, TrainingCollapsed
 from components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
-from components.training.loop import PruneRun, TrainingDiverged
 from components.training.report import beats_baseline, write_sweep_report
 from components.training.run import (
     METRICS_FILE,
@@ -29,6 +28,7 @@ from components.training.run import (
     load_training_data,
     train_classifier,
 )
+from components.training.state import PruneRun, TrainingDiverged
 
 STUDY_FILE = "study.db"
 

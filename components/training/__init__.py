@@ -1,1 +1,1 @@
-"""genomicBERT: model factory, training loop, metrics, baselines and reports."""
+"""genomicBERT: model factory, training on transformers.Trainer, metrics, baselines and reports."""

@@ -29,6 +29,14 @@ class Device(StrEnum):
     CUDA = "cuda"
 
 
+class EvalStrategy(StrEnum):
+    """When to validate (HF ``TrainingArguments.eval_strategy``); checkpoints follow it."""
+
+    EPOCH = "epoch"
+    STEPS = "steps"
+    NO = "no"
+
+
 class ModelConfig(BaseModel):
     """Shape of a randomly initialised BERT-family sequence classifier, sized for short DNA."""
 
@@ -68,6 +76,14 @@ class TrainConfig(BaseModel):
     metric_for_best_model: str = Field("eval_f1", description="Validation metric that picks the checkpoint.")
     greater_is_better: bool | None = Field(
         None, description="Direction of that metric (default: loss lower, others higher).")
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, description="Batches whose gradients add up to one optimiser step (HF's meaning).")
+    eval_strategy: EvalStrategy = Field(
+        EvalStrategy.EPOCH, description="Validate every epoch, every eval_steps steps, or never (HF's meaning).")
+    eval_steps: int | None = Field(None, ge=1, description="Steps between validations with eval_strategy steps.")
+    load_best_model_at_end: bool = Field(
+        True, description="Keep the weights of the best validation (else the last); HF's meaning.")
+    dataloader_num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: in the main process).")
     collapse_epochs: int = Field(
         2, ge=0, description="Stop a run whose first N validations all predict one class or score chance F1, and "
         "mark it collapsed (0: never).")
@@ -118,8 +134,8 @@ def read_hyperparams(path: str) -> dict:
 def training_config_from_hyperparams(path: str, overrides: dict | None = None) -> TrainConfig:
     """Read a TrainingArguments-style JSON (the tutorial's 101-key file loads as is).
 
-    Keys this trainer uses are kept; the rest are ignored with one warning line; secrets are
-    dropped. ``overrides`` (command-line flags) win over the file.
+    Keys of :class:`TrainConfig` are taken; keys today's HF no longer has are ignored with one
+    warning line; secrets are dropped. ``overrides`` (command-line flags) win over the file.
     """
     return training_config_from_mapping(read_hyperparams(path), path, overrides)
 
@@ -134,17 +150,66 @@ def model_config_from_mapping(values: dict, source: str, overrides: dict | None 
         raise InputError(source, describe_validation_error(error)) from None
 
 
+# Keys of older HF TrainingArguments files (the tutorial's was written by transformers 4.x) under today's names.
+_HF_RENAMED = {"evaluation_strategy": "eval_strategy", "no_cuda": "use_cpu",
+               "gradient_checkpointing": "activation_checkpointing",
+               "per_gpu_train_batch_size": "per_device_train_batch_size",
+               "per_gpu_eval_batch_size": "per_device_eval_batch_size"}
+# transformers 4's own AdamW ("adamw_hf") is gone; torch's is what it pointed users to.
+_HF_OPTIMIZERS_RENAMED = {"adamw_hf": "adamw_torch"}
+
+
+def modern_training_arguments(values: dict) -> tuple[dict, list[str]]:
+    """A TrainingArguments mapping under today's HF names, and the keys today's HF no longer has.
+
+    Renamed keys take their new name (a new name given too wins), ``group_by_length`` and
+    ``include_inputs_for_metrics`` become their successors, secrets are dropped, and the keys of
+    :class:`TrainConfig` and :class:`ModelConfig` are kept (``warmup_ratio`` among them: HF 5 took it
+    into ``warmup_steps``, here it stays a field).
+    """
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    known = ({field.name for field in dataclasses.fields(TrainingArguments)} | set(TrainConfig.model_fields)
+             | set(ModelConfig.model_fields))
+    kept, gone = {}, []
+    for key, value in values.items():
+        if key in SECRET_KEYS or key in _HF_RENAMED:
+            continue
+        if key == "group_by_length":
+            if value:
+                kept["train_sampling_strategy"] = "group_by_length"
+        elif key == "include_inputs_for_metrics":
+            if value:
+                kept["include_for_metrics"] = ["inputs"]
+        elif key in known:
+            kept[key] = value
+        else:
+            gone.append(key)
+    for old, new in _HF_RENAMED.items():
+        if values.get(old) is not None and new not in values:
+            kept[new] = values[old]
+    if kept.get("optim") in _HF_OPTIMIZERS_RENAMED:
+        kept["optim"] = _HF_OPTIMIZERS_RENAMED[kept["optim"]]
+    return kept, sorted(gone)
+
+
 def training_config_from_mapping(values: dict, source: str, overrides: dict | None = None) -> TrainConfig:
-    """Build a :class:`TrainConfig` from a mapping of TrainingArguments keys (see above)."""
+    """Build a :class:`TrainConfig` from a mapping of TrainingArguments keys (see above).
+
+    Keys today's HF TrainingArguments no longer has are ignored with one warning line; the other
+    HF keys are not this model's, and the trainer applies them from the file as HF does.
+    """
+    values, gone = modern_training_arguments(values)
     known = set(TrainConfig.model_fields)
     chosen = {key: value for key, value in values.items() if key in known and value is not None}
     for key, convert in _RENAMED.items():
         if key in chosen:
             chosen[key] = convert(chosen[key])
-    ignored = sorted(set(values) - known - SECRET_KEYS - set(ModelConfig.model_fields))
-    if ignored:
-        log.warning("%s: ignoring %d keys this trainer does not use (%s%s)", source, len(ignored),
-                    ", ".join(ignored[:5]), ", …" if len(ignored) > 5 else "")
+    if gone:
+        log.warning("%s: ignoring %d keys today's HF TrainingArguments no longer has (%s%s)", source, len(gone),
+                    ", ".join(gone[:5]), ", …" if len(gone) > 5 else "")
     chosen.update({key: value for key, value in (overrides or {}).items() if value is not None})
     try:
         return TrainConfig(**chosen)

@@ -8,7 +8,6 @@ and is scored on its held-out fold.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from components.storage import prepare_resumable_dir
 from components.training.config import ModelConfig, TrainConfig
 from components.training.report import write_cv_report
 from components.training.run import LoadedData, TrainingData, load_training_data, train_classifier
+from components.training.state import is_main_process, write_json_atomically
 
 CV_METRICS_FILE = "cv_metrics.json"
 FOLDS_FILE = "folds.csv"
@@ -53,18 +53,31 @@ def cross_validate(
     overwrite: bool = False,
     show_progress: bool = True,
     tracking: dict | None = None,
+    training_arguments: dict | None = None,
 ) -> dict:
     """Train and score one model per fold; write per-fold and mean ± sd figures and a plot.
 
     A fold whose model collapsed (one class, or chance F1, on validation) is marked so in the fold
     table, counted in ``collapsed_folds`` and named in a banner of the report.
 
+    Args:
+        data: The dataset (folds are dealt from its training split; valid picks each fold's epoch).
+        model_config: Shape of every fold's classifier.
+        train_config: Optimisation settings of every fold.
+        folds: Number of folds (at least 2).
+        out_dir: Output folder: one run folder per fold, the fold table, summary and report.
+        overwrite: Replace a finished cross-validation.
+        show_progress: Show progress bars.
+        tracking: The original's tracker names, recorded in ``cv_metrics.json``.
+        training_arguments: A ``-w`` file's HF TrainingArguments mapping, applied to every fold as to ``train``.
+
     Returns:
-        The content of ``cv_metrics.json``.
+        The content of ``cv_metrics.json`` (on every process of a distributed run; only the first writes files).
     """
     if folds < 2:
         raise InputError("-k", f"need at least 2 folds, got {folds}")
-    out = prepare_resumable_dir(out_dir, overwrite, CV_METRICS_FILE, "fold_0", "cross-validation")
+    out = (prepare_resumable_dir(out_dir, overwrite, CV_METRICS_FILE, "fold_0", "cross-validation")
+           if is_main_process() else Path(out_dir))
     loaded = load_training_data(data)
     fold_ids = fold_of_rows(loaded, folds, train_config.seed)
     train = loaded.splits["train"]
@@ -76,7 +89,8 @@ def cross_validate(
             raise InputError(data.train_path, f"fold {fold} holds a single class: use fewer folds")
         fold_data = loaded.with_splits(train=train.subset(kept), test=train.subset(held_out))
         summary = train_classifier(fold_data, model_config, train_config, str(out / f"fold_{fold}"),
-                                   overwrite=False, show_progress=show_progress, on_epoch=None, tracking=tracking)
+                                   overwrite=False, show_progress=show_progress, on_epoch=None, tracking=tracking,
+                                   training_arguments=training_arguments)
         row = {"fold": fold, "train_rows": len(kept), "test_rows": len(held_out), "best_epoch": summary["best_epoch"],
                "initial_weights_sha256": summary["initial_weights_sha256"],
                "collapsed": summary.get("collapsed") or "",
@@ -85,8 +99,9 @@ def cross_validate(
             row.update({f"{name}_{key}": figures[key] for key in ("test_mcc", "test_roc_auc", "test_f1")})
         rows.append(row)
         collapsed = f"  COLLAPSED ({summary['collapsed']})" if summary.get("collapsed") else ""
-        print(f"fold {fold}: " + "  ".join(f"{key.removeprefix('test_')}={summary[key]:.3f}" for key in SUMMARISED[:4])
-              + collapsed, flush=True)
+        figures = "  ".join(f"{key.removeprefix('test_')}={summary[key]:.3f}" for key in SUMMARISED[:4])
+        if is_main_process():
+            print(f"fold {fold}: {figures}{collapsed}", flush=True)
     numeric = [key for key in rows[0] if key not in ("fold", "initial_weights_sha256", "collapsed")]
     result = {"folds": rows, "summary": {key: _mean_sd([row[key] for row in rows]) for key in numeric},
               "k": folds, "seed": train_config.seed, "model": model_config.model_dump(mode="json"),
@@ -94,13 +109,13 @@ def cross_validate(
               "collapsed_folds": [row["fold"] for row in rows if row["collapsed"]]}
     if tracking:
         result["tracking"] = dict(tracking)
+    if not is_main_process():
+        return result
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(out / FOLDS_FILE, index=False)
     write_cv_report(out / "report.html", result, plot_folds(rows, out / "cv_metrics.png"))
-    temporary = out / f".{CV_METRICS_FILE}.tmp"
-    temporary.write_text(json.dumps(result, indent=2))
-    temporary.replace(out / CV_METRICS_FILE)
+    write_json_atomically(out / CV_METRICS_FILE, result, indent=2)
     return result
 
 

@@ -1,4 +1,4 @@
-"""What every training loop here shares: device and precision choice, AdamW and its schedule."""
+"""Device and precision choice, and BERT's AdamW recipe, for the code that runs models outside Trainer."""
 
 from __future__ import annotations
 
@@ -45,17 +45,3 @@ def adamw(model, learning_rate: float, weight_decay: float, betas: tuple[float, 
         [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=learning_rate, betas=betas, eps=eps, fused=device.type == "cuda",
     )
-
-
-def linear_warmup_schedule(optimizer, total_steps: int, warmup_ratio: float):
-    """Linear warm-up over ``warmup_ratio`` of the steps, then linear decay to zero."""
-    import torch
-
-    warmup = int(total_steps * warmup_ratio)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

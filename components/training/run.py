@@ -2,6 +2,7 @@
 
 The output folder doubles as the checkpoint store: re-running the same command after a crash
 resumes from the last finished epoch; ``metrics.json`` is written last and marks a finished run.
+Under ``torchrun``/``accelerate launch`` every process trains; only the first writes files.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from components.training.baselines import fit_baselines
 from components.training.collapse import TrainingCollapsed
 from components.training.config import ModelConfig, TrainConfig
 from components.training.data import dataset_manifest, load_split, resolve_split_path, validate_splits
-from components.training.loop import BEST_WEIGHTS, evaluate, fit
 from components.training.metrics import roc_points
 from components.training.model import build_classifier
-from components.training.optim import choose_device
 from components.training.plots import plot_confusion_matrix, plot_history, plot_roc_pr
 from components.training.report import beats_baseline, write_report
+from components.training.state import is_main_process, write_json_atomically
 
 HISTORY_FILE = "history.csv"
 PREDICTIONS_FILE = "test_predictions.csv"
@@ -161,6 +161,7 @@ def train_classifier(
     with_baselines: bool = True,
     keep_collapsed: bool = True,
     tracking: dict | None = None,
+    training_arguments: dict | None = None,
 ) -> dict:
     """Train one classifier, choose its epoch on valid, report on test beside the baselines.
 
@@ -176,9 +177,11 @@ def train_classifier(
         keep_collapsed: Finish and report a collapsed run (marked ``collapsed`` in ``metrics.json`` and a
             banner in the report); when false, raise :class:`TrainingCollapsed` instead.
         tracking: The original's tracker names (entity, project, group), recorded in ``metrics.json``.
+        training_arguments: A ``-w`` file's HF TrainingArguments mapping: its keys that are not
+            ``train_config``'s apply as HF applies them (see :func:`components.training.trainer.training_arguments`).
 
     Returns:
-        The content of ``metrics.json``.
+        The content of ``metrics.json`` (on every process of a distributed run; only the first writes it).
 
     Raises:
         TrainingCollapsed: The run collapsed and ``keep_collapsed`` is false.
@@ -187,6 +190,8 @@ def train_classifier(
         raise InputError(out_dir, "train writes to a local folder; copy it to object storage afterwards")
     import torch
 
+    from components.training.trainer import evaluate, fit
+
     loaded = data if isinstance(data, LoadedData) else load_training_data(data)
     tokenizer, splits, names, manifest = loaded.tokenizer, loaded.splits, loaded.names, loaded.manifest
     if train_config.metric_for_best_model not in _known_metrics():
@@ -194,8 +199,10 @@ def train_classifier(
                          f"{train_config.metric_for_best_model!r} is not one of {sorted(_known_metrics())}")
     vocab = tokenizer.tokenizer.get_vocab()
     validate_splits(splits, tokenizer, names, model_config.max_positions, str(getattr(data, 'tokenizer_path', '')))
-    # Checked (and, with --overwrite, cleared) only once the data is known to be usable.
-    out = prepare_resumable_dir(out_dir, overwrite, METRICS_FILE, CHECKPOINT_DIR)
+    # Checked (and, with --overwrite, cleared) only once the data is known to be usable; under torchrun by the
+    # first process, the others train beside it.
+    out = (prepare_resumable_dir(out_dir, overwrite, METRICS_FILE, CHECKPOINT_DIR) if is_main_process()
+           else Path(out_dir))
     torch.manual_seed(train_config.seed)
     model = build_classifier(model_config, len(vocab), names, {t: vocab[t] for t in (BOS, EOS, PAD)})
     if train_config.init_from:
@@ -204,49 +211,53 @@ def train_classifier(
         init_classifier_from_encoder(model, train_config.init_from, tokenizer)
     initial_weights = weights_digest(model)
     fingerprint = _fingerprint(model_config.model_dump(mode="json"), train_config.model_dump(mode="json"),
-                               tokenizer.sha256(), [len(s) for s in splits.values()])
+                               tokenizer.sha256(), [len(s) for s in splits.values()], training_arguments or {})
     started = time.perf_counter()
-    result = fit(model, splits["train"], splits["valid"], train_config, vocab[PAD], out / CHECKPOINT_DIR,
-                 fingerprint, on_epoch, show_progress)
+    result, trainer = fit(model, splits["train"], splits["valid"], train_config, vocab[PAD], out / CHECKPOINT_DIR,
+                          fingerprint, on_epoch, show_progress, training_arguments)
     train_seconds = time.perf_counter() - started
     if result.collapsed and not keep_collapsed:
         raise TrainingCollapsed("learning_rate", result.collapsed)
 
-    from safetensors.torch import load_model
-
-    load_model(model, str(out / CHECKPOINT_DIR / BEST_WEIGHTS))
-    device = choose_device(train_config.device)
-    test_metrics, probabilities = evaluate(model, splits["test"], train_config.per_device_eval_batch_size,
-                                           vocab[PAD], device, "test_")
+    test_metrics, probabilities = evaluate(trainer, splits["test"], "test_")
+    # Every process has the test figures; the first writes the run's files once the others are done with
+    # the checkpoints it removes.
+    trainer.accelerator.wait_for_everyone()
+    device = trainer.args.device
+    model = trainer.model
     baselines = {}
     if with_baselines and splits["train"].features and splits["test"].features:
         baselines = fit_baselines(splits["train"].features, splits["train"].labels, splits["test"].features,
                                   splits["test"].labels, train_config.seed)
-    best_row = result.history[result.best_epoch - 1]
+    model_row = result.history[result.model_index]
     metadata = {"tokenizer": tokenizer.describe(), "model": model_config.model_dump(mode="json"),
                 "training": train_config.model_dump(mode="json"), "dataset": manifest.get("config"),
                 "record_lengths": manifest.get("record_lengths")}
-    save_model_folder(model.cpu(), tokenizer, names, out / MODEL_DIR, metadata)
-    _write_csv(out / HISTORY_FILE, result.history)
-    _write_csv(out / PREDICTIONS_FILE, [
-        {"row": i, "parent": int(splits["test"].parents[i]), "label": names[int(label)],
-         **{f"p_{name}": float(p) for name, p in zip(names, probabilities[i], strict=True)}}
-        for i, label in enumerate(splits["test"].labels)
-    ])
-    plots = out / "plots"
-    figures = [plot_history(result.history, plots / "history.png", result.best_epoch),
-               plot_confusion_matrix(test_metrics["test_confusion_matrix"], names, plots / "confusion_matrix.png"),
-               *plot_roc_pr(splits["test"].labels, probabilities, names, plots)]
+    writing = is_main_process()
+    if writing:
+        save_model_folder(model.cpu(), tokenizer, names, out / MODEL_DIR, metadata)
+        _write_csv(out / HISTORY_FILE, result.history)
+        _write_csv(out / PREDICTIONS_FILE, [
+            {"row": i, "parent": int(splits["test"].parents[i]), "label": names[int(label)],
+             **{f"p_{name}": float(p) for name, p in zip(names, probabilities[i], strict=True)}}
+            for i, label in enumerate(splits["test"].labels)
+        ])
+        plots = out / "plots"
+        figures = [plot_history(result.history, plots / "history.png", result.best_epoch),
+                   plot_confusion_matrix(test_metrics["test_confusion_matrix"], names, plots / "confusion_matrix.png"),
+                   *plot_roc_pr(splits["test"].labels, probabilities, names, plots)]
     parameters = sum(p.numel() for p in model.parameters())
     summary = {
         **test_metrics,
-        **{key: value for key, value in best_row.items() if key.startswith("eval_")},
+        **{key: value for key, value in model_row.items() if key.startswith("eval_")},
         "best_epoch": result.best_epoch,
+        "model_epoch": model_row["epoch"],
         "epochs_run": len(result.history),
         "resumed_from_epoch": result.resumed_from,
         "initial_weights_sha256": initial_weights,
         "train_seconds": round(train_seconds, 2),
         "parameters": parameters,
+        "processes": trainer.args.world_size,
         "label_names": names,
         "baselines": baselines,
         "beats_kmer_baseline": beats_baseline(test_metrics, baselines) if baselines else None,
@@ -257,21 +268,24 @@ def train_classifier(
     }
     if tracking:
         summary["tracking"] = dict(tracking)
+    if not writing:
+        return summary
+    kept = (f"chosen: {result.best_epoch} on valid" if result.model_index == result.best_index
+            else f"best on valid: {result.best_epoch}; kept: the last, {model_row['epoch']}")
     if baselines:
         write_report(out / REPORT_FILE, f"genomicBERT: {' vs '.join(names)}", test_metrics, baselines, figures, {
             "training data": loaded.source, "rows (train/valid/test)": "/".join(str(len(s)) for s in splits.values()),
             "model": (f"{model_config.architecture} {model_config.num_layers}×{model_config.hidden_size}, "
                       f"{parameters:,} parameters"),
             "tokeniser": json.dumps(tokenizer.describe()),
-            "epochs": f"{len(result.history)} (chosen: {result.best_epoch} on valid)",
-            "training time": f"{train_seconds:.1f} s on {device.type}",
+            "epochs": f"{len(result.history)} ({kept})",
+            "training time": (f"{train_seconds:.1f} s on {device.type}"
+                              + (f" × {trainer.args.world_size} processes" if trainer.args.world_size > 1 else "")),
             **({"stopped early": result.stopped_early} if result.stopped_early else {}),
             **{name.removesuffix("_name"): value for name, value in (tracking or {}).items()},
         }, banner=result.collapsed)
     shutil.rmtree(out / CHECKPOINT_DIR)
-    temporary = out / f".{METRICS_FILE}.tmp"
-    temporary.write_text(json.dumps(summary, indent=2))
-    temporary.replace(out / METRICS_FILE)
+    write_json_atomically(out / METRICS_FILE, summary, indent=2)
     return summary
 
 

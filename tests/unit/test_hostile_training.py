@@ -155,7 +155,9 @@ def test_a_pickle_in_optimizer_state_is_refused_not_run(tiny_dataset, tmp_path, 
     import pickle
 
     checkpoints = _interrupted_run(tiny_dataset, tmp_path / "run")
-    (checkpoints / "optimizer.pt").write_bytes(pickle.dumps({"optimizer": Payload()}, protocol=2))
+    # Trainer keeps the optimiser state in the checkpoint folder the resume record names.
+    (next(checkpoints.glob("checkpoint-*")) / "optimizer.pt").write_bytes(pickle.dumps({"optimizer": Payload()},
+                                                                                       protocol=2))
     with pytest.raises(InputError, match="cannot be read"):
         train_classifier(tiny_dataset, TINY_MODEL, TINY_TRAINING, str(tmp_path / "run"), show_progress=False)
     assert "pickled code ran" not in capsys.readouterr().out
