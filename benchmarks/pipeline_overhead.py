@@ -171,7 +171,9 @@ def measure(home: Path, args) -> dict:
     tiny = {"dataset": DatasetConfig(split_train=0.8, split_test=0.1, split_val=0.1),
             "sweep": SweepSpec(method="grid", parameters={"learning_rate": {"values": [5e-4, 1e-3]}}),
             "model": ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64),
-            "training": TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, device="cpu"),
+            # One epoch on tiny data can read as collapsed; this measures caching, not training.
+            "training": TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, device="cpu",
+                                    collapse_epochs=0),
             "trials": 2, "folds": 2, "explain": [files[0]], "interpret": InterpretConfig(n_steps=4)}
     training_dir = fresh_dir()
     training_fill = piped(training_pipeline, training_dir, TRAINING_HEAVY_STEPS, **tiny)

@@ -285,8 +285,8 @@ def _body(argv: list[str] | None) -> int:
     # Imported late: ZenML takes seconds to import, which --help and argument errors should not pay.
     from zenml.orchestrators.local import local_orchestrator
 
-    from steps.support.registry import install_registry_resolver
     from pipelines.run_config import check_run_config
+    from steps.support.registry import install_registry_resolver
 
     module, _, name = command.pipeline.rpartition(".")
     pipeline = getattr(importlib.import_module(module), name)
