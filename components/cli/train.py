@@ -37,6 +37,9 @@ TRIAL_FLAGS = ("learning_rate", "per_device_train_batch_size", "num_train_epochs
 # ZenML layer is loaded (see pipelines/commands.py); plain components usage registers nothing.
 ModelRegistrar = Callable[[Path, dict, str], int]
 
+# The exit status of a collapsed run under --fail_on_collapse (2 is bad input, 130 Ctrl-C).
+COLLAPSED_EXIT = 3
+
 
 def add_register_arguments(parser: argparse.ArgumentParser) -> None:
     """``--register NAME`` / ``--no_register``: record the model in the model registry."""
@@ -125,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to train (default: auto = CUDA when present)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in OUT")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--fail_on_collapse", action="store_true",
+                        help=f"exit with status {COLLAPSED_EXIT} when the run collapsed, so a search (a Katib "
+                             "trial) counts it as failed and never chooses it")
     add_label_argument(parser)
     parser.add_argument("-n", "--sweep_count", type=int, metavar="N",
                         help="accepted for the original tutorial's command line and ignored: train runs once "
@@ -176,6 +182,9 @@ def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> in
         return 0
     if summary.get("collapsed"):
         print(f"COLLAPSED: {summary['collapsed'].removeprefix('collapsed: ')}")
+        if args.fail_on_collapse:
+            print(f"train: error: {args.output_dir}: {summary['collapsed']}", file=sys.stderr)
+            return COLLAPSED_EXIT
     elif summary.get("stopped_early"):
         print(summary["stopped_early"])
     flag = "beats" if summary["beats_kmer_baseline"] else "does NOT beat"

@@ -133,6 +133,8 @@ def trial_command(spec: SweepSpec, config: KatibConfig) -> list[str]:
     command = [TRIAL_COMMAND, config.train_path, config.file_format, config.tokeniser_path,
                "-t", config.test, "-v", config.valid, "-o", config.output_dir,
                f"--device={'cuda' if config.gpus else 'cpu'}", "--no_register", "--no_progress",
+               # A collapsed trial exits non-zero: Katib counts it failed and never makes it the optimal trial.
+               "--fail_on_collapse",
                f"--metric_for_best_model={spec.metric.key}",
                _flag("greater_is_better", spec.metric.goal == "maximize")]
     command += [_flag(name, value) for name, value in sorted(fixed_settings(spec, config).items())]

@@ -92,3 +92,22 @@ def test_cross_validate_prints_and_reports_collapsed_folds(tiny_dataset, tmp_pat
     result = json.loads((out / "cv_metrics.json").read_text())
     assert result["collapsed_folds"] == [0, 1] and all(row["best_epoch"] <= 2 for row in result["folds"])
     assert "COLLAPSED: 2 of 2 folds (0, 1)" in (out / "report.html").read_text()
+
+
+def test_a_collapsed_katib_trial_exits_non_zero_so_it_is_never_chosen(tiny_dataset, tmp_path, capsys,
+                                                                       one_torch_thread):
+    from components.cli import train as train_command
+    from components.katib.config import KatibConfig
+    from components.katib.experiment import trial_command
+    from components.search.spec import SweepSpec
+
+    spec = SweepSpec(parameters={"learning_rate": {"min": 1e-5, "max": 1e-3}})
+    assert "--fail_on_collapse" in trial_command(spec, KatibConfig())
+    arguments = [tiny_dataset.train_path, "parquet", tiny_dataset.tokenizer_path, "-t", "test", "-v", "valid",
+                 "-o", str(tmp_path / "trial"), "--learning_rate", "1e-5", "--num_train_epochs", "6",
+                 "--per_device_train_batch_size", "16", "--seed", "1", "--num_layers", "1", "--hidden_size", "16",
+                 "--num_heads", "2", "--intermediate_size", "32", "--max_positions", "64", "--no_register",
+                 "--no_progress"]
+    assert train_command.main([*arguments, "--fail_on_collapse"]) == train_command.COLLAPSED_EXIT
+    error = capsys.readouterr().err.strip()
+    assert "collapsed: every validation prediction is class" in error and len(error.splitlines()) == 1
