@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -61,14 +62,27 @@ def zenml_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         "ZENML_ANALYTICS_OPT_IN": "false",
         "ZENML_LOGGING_COLORS_DISABLED": "true",
     }
-    saved = {name: os.environ.get(name) for name in [*env, "ZENML_REPOSITORY_PATH"]}
-    os.environ.update(env)
-    # A .zen found from the working directory would record this store's stack in the repo's config.
+    try:
+        with zenml_environment(home, env):
+            yield env
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def zenml_environment(home: Path, variables: dict[str, str]) -> Iterator[None]:
+    """Set ``variables`` and work in ``home`` for the block; everything is put back afterwards.
+
+    A ``.zen`` found from the working directory (or ``ZENML_REPOSITORY_PATH``) would record this
+    store's stack in the checkout's config, so neither is left pointing at the checkout.
+    """
+    saved = {name: os.environ.get(name) for name in [*variables, "ZENML_REPOSITORY_PATH"]}
+    os.environ.update(variables)
     os.environ.pop("ZENML_REPOSITORY_PATH", None)
     cwd = os.getcwd()
     os.chdir(home)
     try:
-        yield env
+        yield
     finally:
         os.chdir(cwd)
         for name, value in saved.items():
@@ -76,7 +90,6 @@ def zenml_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -312,24 +325,14 @@ def server_client(zenml_server: str, tmp_path_factory: pytest.TempPathFactory):
         "ZENML_STORE_PASSWORD": ZENML_SERVER_USER[1],
         "ZENML_ANALYTICS_OPT_IN": "false",
     }
-    saved = {name: os.environ.get(name) for name in [*environment, "ZENML_REPOSITORY_PATH"]}
-    os.environ.update(environment)
-    os.environ.pop("ZENML_REPOSITORY_PATH", None)
-    original_config, original_client = GlobalConfiguration.get_instance(), Client.get_instance()
-    GlobalConfiguration._reset_instance()
-    Client._reset_instance()
-    source_utils.set_custom_source_root(str(REPO_ROOT))
-    cwd = os.getcwd()
-    os.chdir(home)
-    try:
-        yield Client()
-    finally:
-        os.chdir(cwd)
-        source_utils.set_custom_source_root(None)
-        GlobalConfiguration._reset_instance(original_config)
-        Client._reset_instance(original_client)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with zenml_environment(home, environment):
+        original_config, original_client = GlobalConfiguration.get_instance(), Client.get_instance()
+        GlobalConfiguration._reset_instance()
+        Client._reset_instance()
+        source_utils.set_custom_source_root(str(REPO_ROOT))
+        try:
+            yield Client()
+        finally:
+            source_utils.set_custom_source_root(None)
+            GlobalConfiguration._reset_instance(original_config)
+            Client._reset_instance(original_client)

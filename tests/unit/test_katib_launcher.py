@@ -176,7 +176,10 @@ def test_sweep_backend_katib_writes_hyperparams(tmp_path, capsys):
         katib_sweep(SPEC, host=api.url, **common)
 
 
-def test_pipeline_sweep_step_runs_katib_on_the_stored_dataset(tmp_path):
+def test_pipeline_sweep_step_runs_katib_on_the_stored_dataset(clean_zenml_client, tmp_path):
+    from zenml import pipeline
+
+    from components.names import Artifacts
     from components.training.config import ModelConfig, TrainConfig
     from steps.sweep_hyperparameters import sweep_hyperparameters
 
@@ -184,9 +187,17 @@ def test_pipeline_sweep_step_runs_katib_on_the_stored_dataset(tmp_path):
     katib = CONFIG.model_copy(update={"train_path": f"{stored}/train.parquet"})
     model = ModelConfig(num_layers=2, hidden_size=64, num_heads=2, intermediate_size=128)
     with StubApiServer([RUNNING, SUCCEEDED]) as api:
-        best, trials = sweep_hyperparameters.entrypoint(
-            tmp_path / "dataset", SPEC, model, TrainConfig(num_train_epochs=5), 6, str(tmp_path / "sweep"),
-            epochs=2, backend="katib", katib=katib, katib_host=api.url)
+
+        # The step records metadata, so it runs in a (one-step) pipeline, as it does in the training pipeline.
+        @pipeline(enable_cache=False)
+        def katib_sweep_only() -> None:
+            sweep_hyperparameters(tmp_path / "dataset", SPEC, model, TrainConfig(num_train_epochs=5), 6,
+                                  epochs=2, backend="katib", katib=katib, katib_host=api.url)
+
+        outputs = katib_sweep_only().steps["sweep_hyperparameters"].outputs
+    best = outputs[Artifacts.BEST_HYPERPARAMETERS][0].load()
+    trials = outputs[Artifacts.SWEEP_TRIALS][0].load()
+    folder = outputs[Artifacts.SWEEP_DIR][0].load()
     assert best["learning_rate"] == 0.0123 and best["num_layers"] == 3
     assert trials[0]["best_trial"] == "promoters-x-7fj2k"
     _, body = api.posted[0]
@@ -195,4 +206,6 @@ def test_pipeline_sweep_step_runs_katib_on_the_stored_dataset(tmp_path):
         body["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]["command"])
     assert f"{stored}/train.parquet" in command and f"{stored}/tokenizer.json" in command
     assert "--hidden_size" in command and "--num_train_epochs" in command
-    assert not (tmp_path / "sweep").exists()  # nothing local: the trials ran on the cluster
+    # The sweep folder holds the best settings and a report, not trials: they ran on the cluster.
+    assert json.loads((folder / "hyperparams.json").read_text())["learning_rate"] == 0.0123
+    assert not (folder / "trials").exists()
