@@ -7,8 +7,9 @@ What it reproduces:
   (parsed from the ``Dockerfile``), the task's compiled ``env`` and the keys its platform spec's
   ``secretAsEnv`` maps from Kubernetes Secrets (filled from a test Secret map), plus ``PATH`` and
   ``HOME`` as a container has them. In a private mount namespace, a fresh copy of the image's
-  ``WORKDIR`` contents is mounted at ``/app`` and ``/tmp`` is an empty tmpfs, so no pod sees
-  another's files (this needs root and ``unshare``, as CI has).
+  ``WORKDIR`` contents is mounted at ``/app`` and ``/tmp`` is an empty tmpfs (keeping only the
+  checkout and virtualenv that stand in for the image, when they live under ``/tmp``), so no pod
+  sees another's files (this needs root and ``unshare``, as CI has).
   Runtime placeholders (``{{$.pipeline_job_name}}``, and ``{{$}}``, the executor input, with one
   artifact per declared output under KFP's default ``minio://`` pipeline root) are substituted as
   the driver does; any other placeholder fails the run rather than being guessed. After the task,
@@ -98,9 +99,15 @@ class PodRunner:
         # host so the harness can read what the launcher would upload.
         for mount_point in (IMAGE_WORKDIR, LAUNCHER_ARTIFACTS):
             Path(mount_point).mkdir(exist_ok=True)
+        (pod / "host-tmp").mkdir()
+        # The "image" is this checkout and its virtualenv: when they live under /tmp (a CI clone), they are
+        # mounted back into the private /tmp from the host's, reached through a bind of it made first.
+        keep = "".join(f' && mkdir -p "/tmp/{name}" && mount --bind "$0/host-tmp/{name}" "/tmp/{name}"'
+                       for name in _under_tmp(REPO_ROOT, Path(sys.prefix)))
         script = (f'mount --bind "$0/app" {IMAGE_WORKDIR} && mount --bind "$0/minio" {LAUNCHER_ARTIFACTS} '
-                  f'&& mount -t tmpfs tmpfs /tmp && mkdir {LAUNCHER_OUTPUTS} && mount --bind "$0/kfp_outputs" '
-                  f'{LAUNCHER_OUTPUTS} && cd {IMAGE_WORKDIR} && exec "$@"')
+                  f'&& mount --bind /tmp "$0/host-tmp" && mount -t tmpfs tmpfs /tmp{keep} '
+                  f'&& mkdir {LAUNCHER_OUTPUTS} && mount --bind "$0/kfp_outputs" {LAUNCHER_OUTPUTS} '
+                  f'&& cd {IMAGE_WORKDIR} && exec "$@"')
         isolated = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(pod), *command]
         result = subprocess.run(isolated, cwd=pod, env=env, capture_output=True, text=True, timeout=self.timeout_s)
         self.runs.append({"name": name, "command": command, "env": env, "result": result, "folder": pod})
@@ -113,6 +120,16 @@ class PodRunner:
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _under_tmp(*paths: Path) -> list[str]:
+    """The top-level /tmp folders holding any of ``paths`` (resolved), which a private /tmp must keep."""
+    names = set()
+    for path in paths:
+        parts = path.resolve().parts
+        if len(parts) > 2 and parts[:2] == ("/", "tmp"):
+            names.add(parts[2])
+    return sorted(names)
 
 
 def compiled_tasks(path: Path) -> list[dict]:
