@@ -17,8 +17,9 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from components.dataset.build import file_sha256
 from components.errors import InputError
-from components.storage import atomic_output_dir, exists, is_remote, open_input
+from components.storage import atomic_output_dir, exists, is_remote
 
 STAGING_PREFIX = "genomenlp-step-"
 
@@ -37,21 +38,13 @@ def staging_folder(name: str) -> Path:
     return Path(parent) / name
 
 
-def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open_input(path) as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def folder_digest(folder: str | os.PathLike) -> str:
     """SHA-256 over a local folder's relative file names and contents (stable across machines)."""
     digest = hashlib.sha256()
     root = Path(folder)
     for path in sorted(item for item in root.rglob("*") if item.is_file()):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(_file_digest(str(path)).encode())
+        digest.update(file_sha256(str(path)).encode())
     return digest.hexdigest()
 
 
@@ -70,7 +63,7 @@ def input_digests(references: Sequence[str], resolve: Callable[[str], str] | Non
     for reference in references:
         path = resolve(reference) if resolve is not None else reference
         if is_remote(path) or Path(path).is_file():
-            digests[reference] = _file_digest(path)
+            digests[reference] = file_sha256(path)
         elif Path(path).is_dir():
             digests[reference] = folder_digest(path)
         else:
