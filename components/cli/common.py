@@ -57,6 +57,24 @@ def add_config_arguments(parser: argparse.ArgumentParser, model: type[BaseModel]
         group.add_argument(f"--{name}", **options)
 
 
+def add_record_length_argument(parser: argparse.ArgumentParser) -> None:
+    """``--max_record_length``: the FASTA readers' cap on one record (memory grows with the longest record)."""
+    from components.fasta import DEFAULT_MAX_RECORD_LENGTH
+
+    parser.add_argument("--max_record_length", type=int, default=DEFAULT_MAX_RECORD_LENGTH, metavar="BASES",
+                        help="refuse a record longer than this, naming it; memory grows with the longest record "
+                        f"(default: {DEFAULT_MAX_RECORD_LENGTH:,})")
+
+
+def record_length_from_args(args: argparse.Namespace):
+    """The context in which every FASTA reader applies ``--max_record_length`` (checked positive first)."""
+    from components.fasta import record_length_limit
+
+    if args.max_record_length < 1:
+        raise InputError("--max_record_length", "must be a positive number of bases")
+    return record_length_limit(args.max_record_length)
+
+
 def config_from_args(model: type[BaseModel], args: argparse.Namespace, **overrides) -> BaseModel:
     """Build a config from the flags the user gave (others keep the model's defaults)."""
     given = {name: getattr(args, name) for name in model.model_fields if hasattr(args, name)}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from components.cli.common import HelpFormatter, config_from_args, run_command
+from components.cli.common import HelpFormatter, config_from_args, record_length_from_args, run_command
 from components.cli.dataset_options import add_dataset_arguments, print_dataset_summary
 from components.configs import DatasetConfig
 from components.errors import InputError
-from components.fasta import DEFAULT_MAX_RECORD_LENGTH, Alphabet, record_length_limit
+from components.fasta import Alphabet
 from components.stages import create_dataset
 from components.storage import ensure_absent
 from components.tokenisers import load_sequence_tokenizer
@@ -31,9 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("infile_paths", nargs="+", metavar="FASTA_OR_TOKENISER",
                         help="one FASTA per class (label order), then the tokeniser JSON")
     add_dataset_arguments(parser)
-    parser.add_argument("--max_record_length", type=int, default=DEFAULT_MAX_RECORD_LENGTH, metavar="BASES",
-                        help="refuse a record longer than this, naming it; memory grows with the longest record "
-                        f"(default: {DEFAULT_MAX_RECORD_LENGTH:,})")
     parser.add_argument("--kmer_stride", type=int, default=1,
                         help="step between k-mer starts, when the tokeniser is a k-mer one (default: 1)")
     return parser
@@ -48,11 +45,11 @@ def _body(argv: list[str] | None) -> int:
         raise InputError("-o/--outfile_dir", "required: the dataset folder to create")
     alphabet = Alphabet.PROTEIN if args.protein else Alphabet.DNA
     config = config_from_args(DatasetConfig, args, alphabet=alphabet)
+    # Checked before anything is read: record_length_from_args validates the flag when called.
+    record_limit = record_length_from_args(args)
     ensure_absent(args.outfile_dir, args.overwrite, folder=True)
     tokenizer = load_sequence_tokenizer(tokeniser_path, stride=args.kmer_stride)
-    if args.max_record_length < 1:
-        raise InputError("--max_record_length", "must be a positive number of bases")
-    with record_length_limit(args.max_record_length):
+    with record_limit:
         manifest = create_dataset(fasta_paths, tokenizer, config, args.outfile_dir, args.overwrite,
                                   not args.no_progress)
     print_dataset_summary(manifest, args.outfile_dir)

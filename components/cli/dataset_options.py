@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from components.cli.common import add_config_arguments
+from components.cli.common import add_config_arguments, add_record_length_argument
 from components.configs import DatasetConfig
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    """``-o``, the split/augmentation/chunking flags, ``--protein``, ``--overwrite``, ``--no_progress``."""
+    """``-o``, the split/augmentation/chunking flags, ``--protein``, ``--overwrite``, ``--no_progress``.
+
+    Also ``--max_record_length``, which both dataset commands apply to every FASTA they read.
+    """
     parser.add_argument("-o", "--outfile_dir", metavar="DATA_DIR",
                         help="dataset folder to create (local or s3://)")
     parser.add_argument("--protein", action="store_true", help="sequences are proteins, not nucleotides")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    add_record_length_argument(parser)
     add_config_arguments(parser, DatasetConfig, skip=("alphabet",))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from components.cli.common import HelpFormatter, config_from_args, run_command
+from components.cli.common import HelpFormatter, config_from_args, record_length_from_args, run_command
 from components.cli.dataset_options import add_dataset_arguments, print_dataset_summary
 from components.configs import DatasetConfig, KmerConfig
 from components.errors import InputError
@@ -45,6 +45,11 @@ def _body(argv: list[str] | None) -> int:
     dataset_config = config_from_args(DatasetConfig, args, alphabet=alphabet) if args.outfile_dir else None
     for path in filter(None, [args.tokeniser_path, args.outfile_dir]):
         ensure_absent(path, args.overwrite)
+    with record_length_from_args(args):
+        return _write(args, kmer_config, dataset_config)
+
+
+def _write(args: argparse.Namespace, kmer_config: KmerConfig, dataset_config: DatasetConfig | None) -> int:
     tokenizer = make_kmer_tokenizer(args.infile_paths, kmer_config)
     if args.tokeniser_path:
         write_text_atomic(args.tokeniser_path, tokenizer.to_json(), overwrite=args.overwrite)

@@ -6,7 +6,14 @@ import argparse
 import logging
 import sys
 
-from components.cli.common import HelpFormatter, add_config_arguments, config_from_args, run_command
+from components.cli.common import (
+    HelpFormatter,
+    add_config_arguments,
+    add_record_length_argument,
+    config_from_args,
+    record_length_from_args,
+    run_command,
+)
 from components.configs import TokeniseConfig
 from components.fasta import Alphabet
 from components.stages import learn_tokenizer
@@ -46,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Declared here rather than generated: the generated flag could not say None (learn from everything).
     parser.add_argument("--max_train_bases", type=_int_or_none, default=argparse.SUPPRESS, metavar="BASES",
                         help=f"{bound.description} Give 'none' for no bound. (default: {bound.default})")
+    add_record_length_argument(parser)
     add_config_arguments(parser, TokeniseConfig, skip=("vocab_size", "break_size", "alphabet", "max_train_bases"))
     return parser
 
@@ -57,7 +65,8 @@ def _body(argv: list[str] | None) -> int:
     alphabet = Alphabet.PROTEIN if args.protein else Alphabet.DNA
     config = config_from_args(TokeniseConfig, args, alphabet=alphabet)
     ensure_absent(args.tokeniser_path, args.overwrite)
-    tokenizer = learn_tokenizer(args.infile_paths, config, show_progress=not args.no_progress)
+    with record_length_from_args(args):
+        tokenizer = learn_tokenizer(args.infile_paths, config, show_progress=not args.no_progress)
     write_text_atomic(args.tokeniser_path, tokenizer.to_json(), overwrite=args.overwrite)
     print(f"Learnt {tokenizer.tokenizer.get_vocab_size()} tokens; tokeniser written to {args.tokeniser_path}")
     return 0
