@@ -3,6 +3,9 @@
 # A dataset folder (create_dataset_bio, kmerise_bio).
 MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
+# Parquet schema metadata key of a split: the sha256 of the tokeniser that encoded it, so data and
+# vocabulary stay tied together without the manifest.
+TOKENIZER_SHA256_KEY = "genomenlp.tokenizer_sha256"
 # A training run's folder (train, sweep trials, cross-validation folds).
 MODEL_DIR = "model_files"
 METRICS_FILE = "metrics.json"

@@ -279,6 +279,41 @@ def _stream(source: Path, arrow_path: Path, csv_path: Path, json_path: Path, lab
     return features
 
 
+def _own_metadata(schema) -> dict:
+    """The working file's schema metadata that is ours (the tokeniser's hash), not pyarrow's or ``datasets``'."""
+    return {key: value for key, value in (schema.metadata or {}).items() if key.startswith(b"genomenlp.")}
+
+
+def _dataset_description(own: dict) -> str:
+    # ``save_to_disk`` keeps no schema metadata of its own; its dataset_info.json carries ours as the description.
+    return "genomenlp dataset; " + "; ".join(f"{key.decode()}={value.decode()}" for key, value in sorted(own.items()))
+
+
+def _write_parquet(dataset, path: Path, own: dict) -> None:
+    """``Dataset.to_parquet`` with our schema metadata kept in the footer.
+
+    ``datasets`` writes only its features into the schema; this uses its writer's choices (batch size,
+    content-defined chunking, page index, column options), so the data pages are what it writes.
+    """
+    import json
+
+    import pyarrow.parquet as pq
+    from datasets.arrow_writer import get_parquet_column_options
+    from datasets.io.parquet import ParquetDatasetWriter
+
+    choices = ParquetDatasetWriter(dataset, str(path))
+    schema = dataset.features.arrow_schema
+    options = get_parquet_column_options(dataset.features, schema)
+    with pq.ParquetWriter(str(path), schema=schema.with_metadata({**schema.metadata, **own}),
+                          use_content_defined_chunking=choices.use_content_defined_chunking,
+                          write_page_index=choices.write_page_index, **options) as writer:
+        for offset in range(0, len(dataset), choices.batch_size):
+            writer.write_table(dataset.data.table.slice(offset, choices.batch_size))
+        if choices.use_content_defined_chunking is not False:
+            writer.add_key_value_metadata(
+                {"content_defined_chunking": json.dumps(choices.use_content_defined_chunking)})
+
+
 def publish_split(out_dir, split: str, label_names: list[str]) -> None:
     """Write ``<split>.parquet``, ``.csv``, ``.json`` and ``<split>/`` from ``OUT/.work/<split>.parquet``.
 
@@ -298,9 +333,13 @@ def publish_split(out_dir, split: str, label_names: list[str]) -> None:
     arrow_path = work / f"{split}.arrow"
     partial = {suffix: work / f"{split}.partial{suffix}" for suffix in (".parquet", ".csv", ".json", "")}
     datasets.disable_progress_bars()
+    import pyarrow.parquet as pq
+
+    own = _own_metadata(pq.read_schema(source))
     features = _stream(source, arrow_path, partial[".csv"], partial[".json"], label_names)
-    dataset = datasets.Dataset.from_file(str(arrow_path), info=datasets.DatasetInfo(features=features))
-    dataset.to_parquet(str(partial[".parquet"]))
+    info = datasets.DatasetInfo(features=features, description=_dataset_description(own) if own else "")
+    dataset = datasets.Dataset.from_file(str(arrow_path), info=info)
+    _write_parquet(dataset, partial[".parquet"], own)
     shutil.rmtree(partial[""], ignore_errors=True)
     # ``datasets`` writes no shard for an empty split, and then cannot load the folder: ask for one.
     dataset.save_to_disk(str(partial[""]), num_shards=None if len(dataset) else 1)

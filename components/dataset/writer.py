@@ -7,11 +7,14 @@ from collections import Counter
 from pathlib import Path
 
 from components.dataset.publish import WORK_DIR, publish_split
+from components.filenames import TOKENIZER_SHA256_KEY
 
 
-def _schema():
+def _schema(tokenizer_sha256: str | None = None):
+    """The working split's columns; ``tokenizer_sha256`` goes into the schema metadata, and so into every split."""
     import pyarrow as pa
 
+    metadata = {TOKENIZER_SHA256_KEY: tokenizer_sha256} if tokenizer_sha256 else None
     return pa.schema(
         [
             ("idx", pa.int64()),
@@ -25,7 +28,8 @@ def _schema():
             ("strand", pa.string()),
             ("start", pa.int64()),
             ("end", pa.int64()),
-        ]
+        ],
+        metadata=metadata,
     )
 
 
@@ -42,6 +46,7 @@ class SplitWriter:
         self.per_label: Counter = Counter()
         self.sample: dict | None = None
         self._writer = None
+        self._schema = _schema(tokenizer.sha256())
 
     def write(self, rows: list) -> None:
         """Encode and append rows (an empty list is fine)."""
@@ -72,8 +77,8 @@ class SplitWriter:
                 "input_ids": encodings[0].ids,
             }
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.path, _schema())
-        self._writer.write_table(pa.Table.from_pydict(columns, schema=_schema()))
+            self._writer = pq.ParquetWriter(self.path, self._schema)
+        self._writer.write_table(pa.Table.from_pydict(columns, schema=self._schema))
         self.rows += len(rows)
         self.per_label.update(row.label for row in rows)
         # Rows cut at max_tokens: the model never sees their end, so the summary says how many.
@@ -84,7 +89,7 @@ class SplitWriter:
         import pyarrow.parquet as pq
 
         if self._writer is None:
-            pq.write_table(_schema().empty_table(), self.path)
+            pq.write_table(self._schema.empty_table(), self.path)
         else:
             self._writer.close()
         return self.per_label

@@ -190,6 +190,9 @@ def run_sweep(
     # Checked before the study exists, so a refused spec leaves no study.db behind.
     if metric not in {f"eval_{m}" for m in ("f1", "mcc", "roc_auc", "pr_auc", "accuracy", "loss", "f1_macro")}:
         raise InputError("metric.name", f"{spec.metric.name!r} is not a validation metric this trainer reports")
+    # Read and checked once, before the study exists: data the trials cannot use (a tokeniser that did
+    # not encode it, say) is one error, not a failed trial each, and leaves no study.db behind.
+    loaded = load_training_data(data)
     # Continues its own study; a folder of anything else is refused, not written into.
     out = prepare_resumable_dir(out_dir, False, None, STUDY_FILE, "sweep")
     out.mkdir(parents=True, exist_ok=True)
@@ -223,7 +226,7 @@ def run_sweep(
 
         trial_dir = out / TRIALS_DIR / trial_id(trial.number)
         try:
-            summary = train_classifier(data, model, training, str(trial_dir), overwrite=True,
+            summary = train_classifier(loaded, model, training, str(trial_dir), overwrite=True,
                                        show_progress=show_progress, on_epoch=report, with_baselines=False,
                                        keep_collapsed=False)
         except TrainingCollapsed as error:
@@ -265,7 +268,7 @@ def run_sweep(
     (out / BEST_FILE).write_text(json.dumps(result["hyperparameters"], indent=2) + "\n")
     selection = {"metric_for_best_model": metric, "greater_is_better": direction == "maximize"}
     (out / TRIAL_SETTINGS_FILE).write_text(json.dumps(_trial_settings(study, fixed, selection), indent=2) + "\n")
-    _add_baselines(result["summary"], load_training_data(data), base_training.seed)
+    _add_baselines(result["summary"], loaded, base_training.seed)
     result["summary"]["sweep"] = {"best_trial": result["best_id"], "trials": len(result["trials"]),
                                   "collapsed_trials": result["collapsed"]}
     if tracking:

@@ -113,6 +113,35 @@ def dataset_manifest(train_path: str) -> dict | None:
         return json.loads(handle.read())
 
 
+def recorded_tokenizer_sha256(path: str, file_format: str) -> str | None:
+    """The sha256 of the tokeniser a split was encoded with, as the split itself records it.
+
+    ``create_dataset_bio`` writes it into a parquet split's schema metadata and a ``save_to_disk``
+    folder's ``dataset_info.json``; CSV and JSON lines have nowhere to keep it (``None``, as for files
+    made elsewhere or unreadable ones, which :func:`load_split` then reports).
+    """
+    import re
+
+    from components.filenames import TOKENIZER_SHA256_KEY
+
+    try:
+        if file_format == "parquet":
+            import pyarrow.parquet as pq
+
+            with open_input(path) as handle:
+                metadata = pq.read_schema(handle).metadata or {}
+            value = metadata.get(TOKENIZER_SHA256_KEY.encode())
+            return value.decode() if value else None
+        if file_format == "dataset":
+            with open_input(join(path, "dataset_info.json")) as handle:
+                description = json.loads(handle.read()).get("description") or ""
+            found = re.search(rf"{re.escape(TOKENIZER_SHA256_KEY)}=([0-9a-f]{{64}})", description)
+            return found.group(1) if found else None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def batches(split: EncodedSplit, batch_size: int, pad_id: int, shuffle_rng: np.random.Generator | None = None):
     """Yield padded (input_ids, attention_mask, labels) int64 arrays; shuffled when a generator is given."""
     order = np.arange(len(split))

@@ -24,7 +24,13 @@ from components.tokenisers.common import BOS, EOS, PAD, as_pretrained_tokenizer,
 from components.training.baselines import fit_baselines
 from components.training.collapse import TrainingCollapsed
 from components.training.config import ModelConfig, TrainConfig
-from components.training.data import dataset_manifest, load_split, resolve_split_path, validate_splits
+from components.training.data import (
+    dataset_manifest,
+    load_split,
+    recorded_tokenizer_sha256,
+    resolve_split_path,
+    validate_splits,
+)
 from components.training.metrics import roc_points
 from components.training.model import build_classifier
 from components.training.plots import plot_confusion_matrix, plot_history, plot_roc_pr
@@ -107,16 +113,25 @@ def load_training_data(data: TrainingData) -> LoadedData:
     if expected and expected != tokenizer.sha256():
         raise InputError(data.tokenizer_path, "is not the tokeniser this dataset was encoded with "
                          f"(manifest beside {data.train_path} records another); use the dataset's tokenizer.json")
-    splits = {
-        name: load_split(resolve_split_path(path, data.train_path, data.file_format), data.file_format,
-                         data.label_column)
-        for name, path in (("train", data.train_path), ("valid", data.valid), ("test", data.test))
-    }
+    paths = {name: resolve_split_path(path, data.train_path, data.file_format)
+             for name, path in (("train", data.train_path), ("valid", data.valid), ("test", data.test))}
+    for path in paths.values():
+        _check_recorded_tokenizer(path, data, tokenizer)
+    splits = {name: load_split(path, data.file_format, data.label_column) for name, path in paths.items()}
     top_label = max(int(split.labels.max()) for split in splits.values())
     names = manifest.get("label_names") or [str(index) for index in range(max(2, top_label + 1))]
     if top_label >= len(names):
         raise InputError(data.train_path, f"label {top_label} has no name in the manifest ({len(names)} classes)")
     return LoadedData(data.train_path, tokenizer, splits, names, manifest)
+
+
+def _check_recorded_tokenizer(path: str, data: TrainingData, tokenizer) -> None:
+    """Refuse a tokeniser other than the one whose hash the split records (no manifest needed)."""
+    recorded, given = recorded_tokenizer_sha256(path, data.file_format), tokenizer.sha256()
+    if recorded and recorded != given:
+        raise InputError(data.tokenizer_path, f"is not the tokeniser {path} was encoded with (the split records "
+                         f"tokeniser sha256 {recorded[:12]}…, this one is {given[:12]}…); use the tokenizer.json "
+                         "built with the dataset")
 
 
 def weights_digest(model) -> str:

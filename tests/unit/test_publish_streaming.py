@@ -199,3 +199,32 @@ def test_publishing_memory_stays_flat(tmp_path, monkeypatch):
     assert python_peak < split_bytes / 4, (python_peak, split_bytes)
     assert pool.max_memory() < split_bytes / 4, (pool.max_memory(), split_bytes)
     assert datasets.load_from_disk(str(tmp_path / "train")).num_rows == 40_000
+
+
+def test_the_tokeniser_hash_survives_publishing_and_only_the_parquet_footer_differs(tmp_path):
+    """The working split's hash reaches the parquet footer and dataset_info.json; the data pages stay datasets'."""
+    import struct
+
+    from components.filenames import TOKENIZER_SHA256_KEY
+
+    digest = "ab" * 32
+    out = tmp_path / "out"
+    rows = pa.Table.from_pydict(_rows(2345), schema=_schema(digest))
+    (out / WORK_DIR).mkdir(parents=True)
+    pq.write_table(rows, out / WORK_DIR / "train.parquet", row_group_size=64)
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(rows.replace_schema_metadata(None), plain, row_group_size=64)
+    reference = _reference(plain, tmp_path / "reference")
+
+    finalise_split_formats(out, "train", NAMES)
+
+    ours, theirs = (out / "train.parquet").read_bytes(), (reference / "split.parquet").read_bytes()
+    def pages(data: bytes) -> bytes:  # all but the footer: magic, data pages and page index
+        return data[: -struct.unpack("<i", data[-8:-4])[0] - 8]
+
+    assert pages(ours) == pages(theirs) and len(ours) > len(theirs)
+    metadata = pq.read_schema(out / "train.parquet").metadata
+    assert metadata[TOKENIZER_SHA256_KEY.encode()] == digest.encode()
+    assert metadata[b"huggingface"] == pq.read_schema(reference / "split.parquet").metadata[b"huggingface"]
+    assert digest in json.loads((out / "train" / "dataset_info.json").read_text())["description"]
+    assert (out / "train.csv").read_bytes() == (reference / "split.csv").read_bytes()
