@@ -108,6 +108,8 @@ def _report_training(run) -> None:
     if run.model_version is not None:
         name = run.model_version.model.name
         verdict = f"production is registry:{name}@{promoted}" if promoted else "no version beats its baseline yet"
+        if metrics.get("collapsed"):
+            verdict = f"archived, never a candidate: {metrics['collapsed']}"
         print(f"Registry: registry:{name}@{run.model_version.number} ({verdict})")
     if "interpret" in _exported(run):
         print(f"Interpretation: {_step_folder(run, 'interpret', INDEX_FILE)}")

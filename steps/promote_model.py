@@ -8,7 +8,7 @@ from zenml import get_step_context, log_metadata, step
 from components.headlines import promotion_headlines, training_headlines
 from components.names import Artifacts
 from components.registry import BASELINE_SCORE, CV_SCORE, version_metadata
-from steps.support.registry import promote_best
+from steps.support.registry import production_version, promote_best, withdraw_collapsed_version
 
 
 # Never cached: the registry's stages change between runs, and a cached training step logs nothing to
@@ -38,8 +38,11 @@ def promote_model(
         return None
     # Idempotent when the training steps ran (same values); the only record when they came from the cache.
     log_metadata(scalars, infer_model=True)
-    chosen = promote_best(context.model_version.model.name, margin)
-    decision = promotion_headlines(context.model_version.number, chosen, scalars.get(CV_SCORE),
+    name, number = context.model_version.model.name, context.model_version.number
+    if training_metrics.get("collapsed"):
+        return _withdraw(name, number, training_metrics["collapsed"], context.pipeline_run.id)
+    chosen = promote_best(name, margin)
+    decision = promotion_headlines(number, chosen, scalars.get(CV_SCORE),
                                    scalars.get(BASELINE_SCORE), margin)
     log_metadata(decision)
     log_metadata(decision, run_id_name_or_prefix=context.pipeline_run.id)
@@ -47,3 +50,18 @@ def promote_model(
     logging.getLogger(__name__).info("%s (cross-validated MCC %.3f)", message,
                                      cv_metrics["summary"]["test_mcc"]["mean"])
     return chosen
+
+
+def _withdraw(name: str, number: int, reason: str, run_id) -> int | None:
+    """A collapsed model is never a candidate: archive its version and say so on the version and the run."""
+    withdraw_collapsed_version(name, number)
+    decision = {"promoted": False, "candidate": False, "collapsed_reason": reason}
+    current = production_version(name)
+    if current is not None:
+        decision["production_version"] = current
+    log_metadata(decision)
+    log_metadata(decision, infer_model=True)
+    log_metadata(decision, run_id_name_or_prefix=run_id)
+    logging.getLogger(__name__).warning("version %s of %s %s: archived, never a production candidate",
+                                        number, name, reason)
+    return current

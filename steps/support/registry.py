@@ -27,6 +27,7 @@ from components.registry import (
 )
 
 MODEL_CACHE = "genomenlp_models"
+COLLAPSED_TAG = "collapsed"
 
 
 def register_model_folder(model_dir: str | Path, metadata: dict, name: str = Models.GENOMIC_BERT,
@@ -46,6 +47,19 @@ def register_model_folder(model_dir: str | Path, metadata: dict, name: str = Mod
     link_artifact_to_model(artifact_version=artifact, model=Model(name=name, version=version.number))
     log_metadata(metadata=metadata, model_name=name, model_version=str(version.number))
     return version.number
+
+
+def withdraw_collapsed_version(name: str, version: int) -> None:
+    """Take a collapsed run's version out of the candidates: stage ``archived``, tag ``collapsed``.
+
+    A pipeline run's version exists from the run's start, before anyone knows the model will collapse;
+    archiving withdraws it while keeping the run's artifacts and figures (deleting it would orphan them).
+    """
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    Client().update_model_version(name, str(version), stage=ModelStages.ARCHIVED, force=True,
+                                  add_tags=[COLLAPSED_TAG])
 
 
 def _candidates(name: str) -> tuple[list[Candidate], int | None]:
@@ -72,6 +86,11 @@ def promote_best(name: str = Models.GENOMIC_BERT, margin: float = 0.0) -> int | 
     if chosen is not None and chosen != current:
         Client().get_model_version(name, chosen).set_stage(ModelStages.PRODUCTION, force=True)
     return chosen
+
+
+def production_version(name: str) -> int | None:
+    """The version of ``name`` holding ``production`` (``None``: none does)."""
+    return _candidates(name)[1]
 
 
 def promote_version(name: str, version: int, stage: str = PRODUCTION) -> str:
