@@ -39,14 +39,25 @@ def _with_registry(entry):
     return run
 
 
+def _with_tracker(entry):
+    """``entry`` sending its finished run to the active stack's ``wandb`` experiment tracker, when there is one."""
+    def run(argv: list[str] | None = None) -> int:
+        from steps.support.tracking import install_wandb_sink
+
+        install_wandb_sink()
+        return entry(argv)
+
+    return run
+
+
 def train(argv: list[str] | None = None) -> int:
     """``train``, registering the model."""
-    return _with_registry(lambda args: train_command.main(args, registrar=_register))(argv)
+    return _with_tracker(_with_registry(lambda args: train_command.main(args, registrar=_register)))(argv)
 
 
 def sweep(argv: list[str] | None = None) -> int:
     """``sweep``, registering the best trial's model."""
-    return _with_registry(lambda args: sweep_command.main(args, registrar=_register))(argv)
+    return _with_tracker(_with_registry(lambda args: sweep_command.main(args, registrar=_register)))(argv)
 
 
 def _registry_metrics(reference: str) -> dict | None:
@@ -65,7 +76,7 @@ def cross_validate(argv: list[str] | None = None) -> int:
     from steps.support.registry import install_run_resolver
 
     install_run_resolver()
-    return _with_registry(cross_validate_command.main)(argv)
+    return _with_tracker(_with_registry(cross_validate_command.main))(argv)
 
 
 predict = _with_registry(predict_command.main)

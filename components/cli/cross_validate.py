@@ -8,9 +8,17 @@ import sys
 from pathlib import Path
 
 from components.cli.common import HelpFormatter, add_config_arguments, run_command
-from components.cli.tracking import add_tracker_arguments, tracking_notes, tracking_tags
-from components.cli.train import add_data_arguments, add_label_argument, configs_from_args, label_column, print_notes
+from components.cli.tracking import add_tracker_arguments, send_result, tracking_notes, tracking_tags
+from components.cli.train import (
+    add_data_arguments,
+    add_label_argument,
+    configs_from_args,
+    label_column,
+    print_notes,
+    settings_of,
+)
 from components.errors import InputError
+from components.registry import cv_metadata
 from components.search.runs import DEFAULT_SWEEP_DIR, resolve_run
 from components.training.config import ModelConfig, TrainConfig, read_hyperparams
 from components.training.cross_validation import CV_METRICS_FILE, FOLDS_FILE, cross_validate
@@ -95,6 +103,8 @@ def _body(argv: list[str] | None) -> int:
         print(f"COLLAPSED: {len(collapsed)} of {args.folds} folds ({', '.join(map(str, collapsed))}) predicted one "
               f"class or no better than chance on validation; see {args.output_dir}/report.html")
     print(f"per fold: {args.output_dir}/{FOLDS_FILE}  summary: {args.output_dir}/{CV_METRICS_FILE}")
+    send_result("cross_validate", {**cv_metadata(result), "collapsed_folds": len(collapsed)}, args,
+                settings_of(model_config, train_config))
     return 0
 
 

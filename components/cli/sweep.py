@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from components.cli.common import HelpFormatter, add_config_arguments, run_command
-from components.cli.tracking import add_tracker_arguments, tracking_notes, tracking_tags
+from components.cli.tracking import add_tracker_arguments, send_result, tracking_notes, tracking_tags
 from components.cli.train import (
     ModelRegistrar,
     add_data_arguments,
@@ -19,6 +19,7 @@ from components.cli.train import (
     print_notes,
     register_if_asked,
 )
+from components.registry import version_metadata
 from components.search.local import BEST_FILE, TRIALS_FILE, SweepInterrupted, run_sweep
 from components.search.spec import load_sweep
 from components.training.config import ModelConfig, TrainConfig
@@ -106,6 +107,7 @@ def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> in
     # The original's line: its id is what `cross_validate --config_from_run ID -m OUT` takes.
     print(f"Best run {result['best_id']} with {spec.metric.key}={result['best_value']:.4f}")
     print(f"hyperparameters: {args.output_dir}/{BEST_FILE}  model: {args.output_dir}/{MODEL_DIR}")
+    send_result("sweep", version_metadata(result["summary"]), args, result["hyperparameters"])
     register_if_asked(args, registrar, Path(args.output_dir) / MODEL_DIR, result["summary"])
     return 0
 

@@ -2,16 +2,25 @@
 
 ``-e/--entity_name``, ``-p/--project_name`` and ``-g/--group_name`` named a team, a project and a
 group on the hosted dashboard. Here they are recorded with the run (``metrics.json``) and, when the
-command registers a model, as tags and metadata of the model version. Flags that only steered the
-hosted service (``--wandb_off``, ``-r/--resume_sweep``) are accepted with a one-line note.
+command registers a model, as tags and metadata of the model version; the installed commands also
+hand them, with the run's figures, to a ``wandb`` experiment tracker of the active ZenML stack
+(:data:`RESULT_SINKS`). Flags that only steered the hosted service (``--wandb_off``,
+``-r/--resume_sweep``) are accepted with a one-line note.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 TRACKING_KEY = "tracking"
 TRACKING_FIELDS = ("entity_name", "project_name", "group_name")
+
+# Where a finished run's figures also go: ``sink(command, scalars, tracking, settings)`` returns a note
+# to print, or None when it had nowhere to send them. Empty here (no ZenML below the platform); the
+# installed commands add the active stack's experiment tracker.
+ResultSink = Callable[[str, dict, dict, dict], "str | None"]
+RESULT_SINKS: list[ResultSink] = []
 
 
 def add_tracker_arguments(parser: argparse.ArgumentParser, default_group: str, sweep: bool = False) -> None:
@@ -52,3 +61,18 @@ def tracking_notes(args: argparse.Namespace, prog: str) -> list[str]:
 def tracking_tags(args: argparse.Namespace) -> dict[str, str]:
     """The tracker flags the user set, by field name (empty values left out)."""
     return {name: str(getattr(args, name)) for name in TRACKING_FIELDS if getattr(args, name, "")}
+
+
+def send_result(command: str, scalars: dict, args: argparse.Namespace, settings: dict) -> None:
+    """Hand a finished run to every sink in :data:`RESULT_SINKS`, printing each one's note.
+
+    Args:
+        command: ``train``, ``sweep`` or ``cross_validate`` (the run's job type).
+        scalars: The run's figures, flat.
+        args: The parsed flags (their tracker names are sent along).
+        settings: The hyperparameters the run used.
+    """
+    for sink in RESULT_SINKS:
+        note = sink(command, scalars, tracking_tags(args), settings)
+        if note:
+            print(f"{command}: {note}")

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from components.cli.common import HelpFormatter, add_config_arguments, run_command
-from components.cli.tracking import TRACKING_KEY, add_tracker_arguments, tracking_notes, tracking_tags
+from components.cli.tracking import TRACKING_KEY, add_tracker_arguments, send_result, tracking_notes, tracking_tags
 from components.errors import InputError
+from components.registry import version_metadata
 from components.training.config import (
     ModelConfig,
     TrainConfig,
@@ -63,6 +64,11 @@ def register_if_asked(args: argparse.Namespace, registrar: ModelRegistrar | None
     version = registrar(model_dir, summary, args.register)
     tags = "".join(f" {name}={value}" for name, value in (summary.get(TRACKING_KEY) or {}).items())
     print(f"registered as registry:{args.register}@{version}" + (f" (tagged{tags})" if tags else ""))
+
+
+def settings_of(model_config: ModelConfig, train_config: TrainConfig) -> dict:
+    """The settings a run used, flat (what a tracker shows as the run's config)."""
+    return {**model_config.model_dump(mode="json"), **train_config.model_dump(mode="json", exclude={"device"})}
 
 
 def add_label_argument(parser: argparse.ArgumentParser) -> None:
@@ -192,6 +198,7 @@ def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> in
           f"(epoch {summary['best_epoch']} chosen on valid); {flag} the k-mer baseline")
     print(f"model: {args.output_dir}/{MODEL_DIR}  metrics: {args.output_dir}/{METRICS_FILE}  "
           f"report: {args.output_dir}/{REPORT_FILE}")
+    send_result("train", version_metadata(summary), args, settings_of(model_config, train_config))
     register_if_asked(args, registrar, Path(args.output_dir) / MODEL_DIR, summary)
     return 0
 
