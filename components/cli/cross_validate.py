@@ -13,6 +13,7 @@ from components.cli.train import (
     add_data_arguments,
     add_label_argument,
     configs_from_args,
+    interrupted_run,
     label_column,
     print_notes,
     settings_of,
@@ -21,8 +22,9 @@ from components.errors import InputError
 from components.registry import cv_metadata
 from components.search.runs import DEFAULT_SWEEP_DIR, resolve_run
 from components.training.config import ModelConfig, TrainConfig, read_hyperparams
-from components.training.cross_validation import CV_METRICS_FILE, FOLDS_FILE, cross_validate
-from components.training.run import METRICS_FILE, TrainingData
+from components.training.cross_validation import CV_METRICS_FILE, CV_STATE_FILE, FOLDS_FILE, cross_validate
+from components.training.run import CHECKPOINT_DIR, METRICS_FILE, TrainingData
+from components.training.state import STATE_FILE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interrupted_cross_validation(out_dir: str) -> str:
+    """What Ctrl-C left of a cross-validation: finished folds and the interrupted fold's checkpoint."""
+    out = Path(out_dir)
+    if not (out / CV_STATE_FILE).is_file():
+        return "no fold had started, nothing to keep"
+    folds = sorted(out.glob("fold_*"), key=lambda path: int(path.name.removeprefix("fold_")))
+    finished = [str(path) for path in folds if (path / METRICS_FILE).is_file()]
+    parts = [f"kept the finished folds {', '.join(finished)}" if finished else "no fold had finished"]
+    running = [path for path in folds if not (path / METRICS_FILE).is_file()]
+    if running and (running[0] / CHECKPOINT_DIR / STATE_FILE).is_file():
+        parts.append(interrupted_run(str(running[0])).split(";")[0].replace("kept ", "and ", 1))
+    return (f"{' '.join(parts)}; no summary was written; run the same command again to continue (finished folds "
+            "are kept), or with --overwrite to start over")
+
+
 def _body(argv: list[str] | None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
@@ -88,10 +105,7 @@ def _body(argv: list[str] | None) -> int:
         result = cross_validate(data, model_config, train_config, args.folds, args.output_dir, args.overwrite,
                                 not args.no_progress, tracking=tracking_tags(args), training_arguments=values)
     except KeyboardInterrupt:
-        finished = sorted(str(path.parent) for path in Path(args.output_dir).glob(f"fold_*/{METRICS_FILE}"))
-        kept = f"kept the finished folds {', '.join(finished)}" if finished else "no fold had finished"
-        print(f"cross_validate: interrupted; {kept}; no summary was written; run the command again with "
-              "--overwrite to start over", file=sys.stderr)
+        print(f"cross_validate: interrupted; {interrupted_cross_validation(args.output_dir)}", file=sys.stderr)
         return 130
     for key in ("test_mcc", "test_roc_auc", "test_f1"):
         figures = result["summary"][key]

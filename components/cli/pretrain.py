@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 
 from components.cli.common import HelpFormatter, add_config_arguments, config_from_args, run_command
 from components.errors import InputError
+from components.filenames import CHECKPOINT_DIR
 from components.pretraining.config import PretrainConfig
 from components.pretraining.mlm import ENCODER_DIR, METRICS_FILE, pretrain_encoder
 from components.training.config import ModelConfig
 from components.training.run import print_metric_lines
+from components.training.state import STATE_FILE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interrupted_pretraining(out_dir: str) -> str:
+    """What Ctrl-C left of a pre-training run: its last saved step, or nothing."""
+    state = Path(out_dir) / CHECKPOINT_DIR / STATE_FILE
+    if not state.is_file():
+        return "no checkpoint had been saved, nothing to keep; run the same command again to start"
+    step = json.loads(state.read_text())["step"]
+    return f"kept the checkpoint of step {step} in {state.parent}; run the same command again to resume from it"
+
+
 def _body(argv: list[str] | None) -> int:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
@@ -61,8 +74,12 @@ def _body(argv: list[str] | None) -> int:
         raise InputError(tokens, "the last input must be the tokeniser JSON (tokenise_bio / kmerise_bio), not FASTA")
     config = config_from_args(PretrainConfig, args)
     model_config = config_from_args(ModelConfig, args)
-    summary = pretrain_encoder(genomes, tokens, args.output_dir, model_config, config, args.exclude, args.kmer_stride,
-                               args.overwrite, not args.no_progress, print_metric_lines, print)
+    try:
+        summary = pretrain_encoder(genomes, tokens, args.output_dir, model_config, config, args.exclude,
+                                   args.kmer_stride, args.overwrite, not args.no_progress, print_metric_lines, print)
+    except KeyboardInterrupt:
+        print(f"pretrain: interrupted; {interrupted_pretraining(args.output_dir)}", file=sys.stderr)
+        return 130
     resumed = f", resumed from step {summary['resumed_from_step']}" if summary["resumed_from_step"] else ""
     print(f"pre-trained {summary['steps']} steps ({summary['tokens_seen']:,} tokens, "
           f"{summary['tokens_per_second']:,.0f} tokens/s on {summary['device']}{resumed}): "

@@ -8,6 +8,8 @@ and is scored on its held-out fold.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,9 @@ from components.training.run import LoadedData, TrainingData, load_training_data
 from components.training.state import is_main_process, write_json_atomically
 
 CV_METRICS_FILE = "cv_metrics.json"
+# Written before the first fold trains: what the folds are trained with. Its presence makes the folder
+# this command's resumable state; a re-run with the same settings keeps the finished folds.
+CV_STATE_FILE = "cv_state.json"
 FOLDS_FILE = "folds.csv"
 SUMMARISED = ("test_mcc", "test_roc_auc", "test_pr_auc", "test_f1", "test_f1_macro", "test_accuracy")
 
@@ -76,10 +81,12 @@ def cross_validate(
     """
     if folds < 2:
         raise InputError("-k", f"need at least 2 folds, got {folds}")
-    out = (prepare_resumable_dir(out_dir, overwrite, CV_METRICS_FILE, "fold_0", "cross-validation")
+    out = (prepare_resumable_dir(out_dir, overwrite, CV_METRICS_FILE, CV_STATE_FILE, "cross-validation")
            if is_main_process() else Path(out_dir))
     loaded = load_training_data(data)
     fold_ids = fold_of_rows(loaded, folds, train_config.seed)
+    if is_main_process():
+        _record_state(out, _fingerprint(loaded, fold_ids, model_config, train_config, training_arguments))
     train = loaded.splits["train"]
     rows = []
     for fold in range(folds):
@@ -88,9 +95,11 @@ def cross_validate(
         if len(np.unique(train.labels[held_out])) < 2:
             raise InputError(data.train_path, f"fold {fold} holds a single class: use fewer folds")
         fold_data = loaded.with_splits(train=train.subset(kept), test=train.subset(held_out))
-        summary = train_classifier(fold_data, model_config, train_config, str(out / f"fold_{fold}"),
-                                   overwrite=False, show_progress=show_progress, on_epoch=None, tracking=tracking,
-                                   training_arguments=training_arguments)
+        fold_dir = out / f"fold_{fold}"
+        # A fold finished before an interruption is kept: the state file vouches for its settings.
+        summary = _finished_fold(fold_dir) or train_classifier(
+            fold_data, model_config, train_config, str(fold_dir), overwrite=False, show_progress=show_progress,
+            on_epoch=None, tracking=tracking, training_arguments=training_arguments)
         row = {"fold": fold, "train_rows": len(kept), "test_rows": len(held_out), "best_epoch": summary["best_epoch"],
                "initial_weights_sha256": summary["initial_weights_sha256"],
                "collapsed": summary.get("collapsed") or "",
@@ -117,6 +126,41 @@ def cross_validate(
     write_cv_report(out / "report.html", result, plot_folds(rows, out / "cv_metrics.png"))
     write_json_atomically(out / CV_METRICS_FILE, result, indent=2)
     return result
+
+
+def _fingerprint(loaded: LoadedData, fold_ids: np.ndarray, model_config: ModelConfig, train_config: TrainConfig,
+                 training_arguments: dict | None) -> str:
+    """What every fold's result depends on: settings, tokeniser, and which rows each fold holds."""
+    digest = hashlib.sha256(json.dumps([model_config.model_dump(mode="json"), train_config.model_dump(mode="json"),
+                                        loaded.tokenizer.sha256(), training_arguments or {}], sort_keys=True,
+                                       default=str).encode())
+    digest.update(np.ascontiguousarray(fold_ids, dtype=np.int64).tobytes())
+    for split in loaded.splits.values():
+        digest.update(np.ascontiguousarray(split.labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def _record_state(out: Path, fingerprint: str) -> None:
+    """Write the folder's state, or check that an interrupted cross-validation in it used the same settings."""
+    state = out / CV_STATE_FILE
+    if state.is_file():
+        try:
+            recorded = json.loads(state.read_text()).get("fingerprint")
+        except (ValueError, AttributeError):
+            recorded = None
+        if recorded != fingerprint:
+            raise InputError(str(out), "holds an interrupted cross-validation with other settings or data; pass "
+                             "--overwrite to start over, or choose another folder")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(state, {"fingerprint": fingerprint})
+
+
+def _finished_fold(fold_dir: Path) -> dict | None:
+    from components.filenames import METRICS_FILE
+
+    metrics = fold_dir / METRICS_FILE
+    return json.loads(metrics.read_text()) if metrics.is_file() else None
 
 
 def plot_folds(rows: list[dict], path: Path) -> Path:
