@@ -1,7 +1,8 @@
 """Ctrl-C (SIGINT) in every long-running command: one line, no traceback, and a state the message describes.
 
 Each command runs in a subprocess, as a user's terminal runs it, and gets SIGINT once it is demonstrably
-mid-work (its checkpoint, staging folder or temporary file exists).
+mid-work (its checkpoint, staging folder or temporary file exists). ``train`` and ``sweep`` have theirs in
+tests/cli/test_tutorial_flags.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import cross_validate, predict, pretrain, train
+from components.cli import cross_validate, predict, pretrain
 from components.tokenisers.kmer import build_kmer_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,20 +46,6 @@ def interrupt_when(module: str, argv: list[str], ready, timeout: float = 120) ->
     lines = error.strip().splitlines()
     assert len(lines) == 1, error
     return process.returncode, lines
-
-
-def test_train_keeps_its_checkpoint_and_the_same_command_resumes(tiny_dataset, tmp_path):
-    out = tmp_path / "run"
-    argv = [tiny_dataset.train_path, "parquet", tiny_dataset.tokenizer_path, "-o", str(out), "--num_train_epochs",
-            "5", "--no_register", *TRAINING]
-    code, (line,) = interrupt_when("train", argv, lambda pid: (out / "checkpoints" / "state.json").is_file())
-    assert code == 130
-    assert line.startswith("train: interrupted; kept the checkpoint of epoch ") and line.endswith(
-        f"in {out / 'checkpoints'}; run the same command again to resume from it"), line
-    epoch = int(line.split("epoch ")[1].split()[0])
-    assert not (out / "metrics.json").exists()
-    assert train.main(argv) == 0
-    assert json.loads((out / "metrics.json").read_text())["resumed_from_epoch"] == epoch
 
 
 def test_cross_validate_keeps_finished_folds_and_the_same_command_continues(tiny_dataset, tmp_path):
