@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import create_dataset, kmerise, tokenise
+from genomenlp.components.cli import create_dataset, kmerise, tokenise
 
 SHORT = ">short\n" + "ACGT" * 10 + "\n"
 LONG = ">too_long\n" + "ACGTTGCA" * 40 + "\n"  # 320 bases

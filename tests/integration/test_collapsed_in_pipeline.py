@@ -11,12 +11,12 @@ import pytest
 from zenml import Model, pipeline
 from zenml.enums import ExecutionStatus, ModelStages
 
-from components.names import Artifacts
-from components.training.config import ModelConfig, TrainConfig
-from steps.cross_validate_model import cross_validate_model
-from steps.promote_model import promote_model
-from steps.support.registry import describe_versions, promote_best
-from steps.train_classifier import train_classifier
+from genomenlp.components.names import Artifacts
+from genomenlp.components.training.config import ModelConfig, TrainConfig
+from genomenlp.steps.cross_validate_model import cross_validate_model
+from genomenlp.steps.promote_model import promote_model
+from genomenlp.steps.support.registry import describe_versions, promote_best
+from genomenlp.steps.train_classifier import train_classifier
 
 MODEL_NAME = "collapse_probe"
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)

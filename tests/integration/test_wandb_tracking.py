@@ -11,7 +11,7 @@ import json
 import pytest
 from zenml.enums import StackComponentType
 
-from pipelines import commands
+from genomenlp.platform import commands
 
 TINY = ["--num_layers", "1", "--hidden_size", "16", "--num_heads", "2", "--intermediate_size", "32",
         "--max_positions", "64", "--no_progress", "-d", "cpu", "--num_train_epochs", "2", "--learning_rate", "0.01",

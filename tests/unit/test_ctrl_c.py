@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import cross_validate, predict, pretrain
-from components.tokenisers.kmer import build_kmer_tokenizer
+from genomenlp.components.cli import cross_validate, predict, pretrain
+from genomenlp.components.tokenisers.kmer import build_kmer_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--num_layers", "1", "--hidden_size", "16", "--num_heads", "2", "--intermediate_size", "32",
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def interrupt_when(module: str, argv: list[str], ready, timeout: float = 120) -> tuple[int, list[str]]:
     """Run ``components.cli.<module>``, send SIGINT once ``ready(pid)`` holds; return its status and stderr lines."""
-    code = f"import sys; from components.cli import {module}; sys.exit({module}.main(sys.argv[1:]))"
+    code = f"import sys; from genomenlp.components.cli import {module}; sys.exit({module}.main(sys.argv[1:]))"
     process = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=REPO, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + timeout

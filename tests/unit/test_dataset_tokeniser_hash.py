@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from components.cli import cross_validate, kmerise, sweep, train
-from components.filenames import TOKENIZER_SHA256_KEY
-from components.tokenisers import load_sequence_tokenizer
-from components.training.data import recorded_tokenizer_sha256
+from genomenlp.components.cli import cross_validate, kmerise, sweep, train
+from genomenlp.components.filenames import TOKENIZER_SHA256_KEY
+from genomenlp.components.tokenisers import load_sequence_tokenizer
+from genomenlp.components.training.data import recorded_tokenizer_sha256
 
 TINY = ["--num_train_epochs", "1", "--num_layers", "1", "--hidden_size", "16", "--num_heads", "2",
         "--intermediate_size", "32", "--max_positions", "64", "--no_progress", "-d", "cpu"]
