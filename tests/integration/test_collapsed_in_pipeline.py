@@ -11,11 +11,12 @@ import pytest
 from zenml import Model, pipeline
 from zenml.enums import ExecutionStatus, ModelStages
 
+from genomenlp.components.errors import InputError
 from genomenlp.components.names import Artifacts
 from genomenlp.components.training.config import ModelConfig, TrainConfig
 from genomenlp.steps.cross_validate_model import cross_validate_model
 from genomenlp.steps.promote_model import promote_model
-from genomenlp.steps.support.registry import describe_versions, promote_best
+from genomenlp.steps.support.registry import describe_versions, promote_best, resolve_registry_reference
 from genomenlp.steps.train_classifier import train_classifier
 
 MODEL_NAME = "collapse_probe"
@@ -52,3 +53,6 @@ def test_a_collapsed_model_is_archived_never_a_candidate_and_the_run_says_so(cle
     assert promote_best(MODEL_NAME) is None
     (line,) = describe_versions(MODEL_NAME)
     assert line.startswith(f"{version.number}\t-\tcollapsed")
+    # `registry:NAME` (the latest version) does not hand out the constant predictor unawares.
+    with pytest.raises(InputError, match=f"the latest version, {version.number}, collapsed"):
+        resolve_registry_reference(MODEL_NAME)

@@ -7,6 +7,7 @@ A real ZenML ``wandb`` experiment tracker is registered in a throw-away store an
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from zenml.enums import StackComponentType
@@ -48,28 +49,44 @@ def offline_wandb(tmp_path_factory):
         yield folder / "wandb"
 
 
-def offline_run(folder, job_type: str) -> dict:
-    """The run record, config and summary of the offline run of ``job_type`` under ``folder``, as wandb wrote it."""
+def _records(path) -> list:
     from wandb.proto import wandb_internal_pb2
     from wandb.sdk.internal import datastore
 
-    runs = []
-    for path in folder.glob("offline-run-*/run-*.wandb"):
-        store = datastore.DataStore()
-        store.open_for_scan(str(path))
-        found = {"config": {}, "summary": {}}
-        while (data := store.scan_data()) is not None:
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(data)
-            kind = record.WhichOneof("record_type")
-            if kind == "run":
-                found["run"] = record.run
-                found["config"].update({item.key: json.loads(item.value_json) for item in record.run.config.update})
-            elif kind == "summary":
-                found["summary"].update({item.key: json.loads(item.value_json) for item in record.summary.update})
-        runs.append(found)
-    (run,) = [found for found in runs if found["run"].job_type == job_type]
-    return run
+    store = datastore.DataStore()
+    store.open_for_scan(str(path))
+    records = []
+    while (data := store.scan_data()) is not None:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(data)
+        records.append(record)
+    return records
+
+
+def offline_run(folder, job_type: str) -> dict:
+    """The run record, config and summary of the offline run of ``job_type`` under ``folder``, as wandb wrote it.
+
+    wandb's service process writes the file; it is read once the run's ``exit`` record is in it.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        runs = [_records(path) for path in folder.glob("offline-run-*/run-*.wandb")]
+        finished = [records for records in runs if any(r.WhichOneof("record_type") == "exit" for r in records)]
+        mine = [records for records in finished
+                if any(r.WhichOneof("record_type") == "run" and r.run.job_type == job_type for r in records)]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    (records,) = mine
+    found = {"config": {}, "summary": {}}
+    for record in records:
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            found["run"] = record.run
+            found["config"].update({item.key: json.loads(item.value_json) for item in record.run.config.update})
+        elif kind == "summary":
+            found["summary"].update({item.key: json.loads(item.value_json) for item in record.summary.update})
+    return found
 
 
 def test_train_sends_entity_project_group_and_tags_to_the_stacks_wandb_tracker(

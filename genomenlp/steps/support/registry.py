@@ -144,6 +144,11 @@ def resolve_registry_reference(text: str) -> str:
             raise InputError(f"registry:{text}",
                              missing_stage_message(reference.name, reference.version, candidates)) from None
         raise InputError(f"registry:{text}", "no such model version in the registry") from None
+    # Only an unqualified reference can land on a collapsed version unawares (its run made it the latest).
+    if not reference.version and version.run_metadata.get(COLLAPSED):
+        raise InputError(f"registry:{text}", f"the latest version, {version.number}, collapsed (it predicts one "
+                         f"class) and was archived; name a version (registry:{reference.name}@N) or "
+                         f"registry:{reference.name}@production")
     # A classifier version holds a model folder; an encoder version (the pre-training pipeline's) an encoder folder.
     artifact = version.get_artifact(Artifacts.MODEL_DIR) or version.get_artifact(Artifacts.ENCODER_DIR)
     if artifact is None:
