@@ -9,7 +9,13 @@ from pathlib import Path
 
 from genomenlp.components.cli.common import HelpFormatter, add_config_arguments, run_command
 from genomenlp.components.cli.tracking import add_tracker_arguments, tracking_notes, tracking_tags
-from genomenlp.components.cli.train import add_data_arguments, add_label_argument, configs_from_args, label_column, print_notes
+from genomenlp.components.cli.train import (
+    add_data_arguments,
+    add_label_argument,
+    configs_from_args,
+    label_column,
+    print_notes,
+)
 from genomenlp.components.errors import InputError
 from genomenlp.components.search.runs import DEFAULT_SWEEP_DIR, resolve_run
 from genomenlp.components.training.config import ModelConfig, TrainConfig, read_hyperparams

@@ -178,7 +178,8 @@ def train_classifier(
             banner in the report); when false, raise :class:`TrainingCollapsed` instead.
         tracking: The original's tracker names (entity, project, group), recorded in ``metrics.json``.
         training_arguments: A ``-w`` file's HF TrainingArguments mapping: its keys that are not
-            ``train_config``'s apply as HF applies them (see :func:`genomenlp.components.training.trainer.training_arguments`).
+            ``train_config``'s apply as HF applies them (see
+            :func:`genomenlp.components.training.trainer.training_arguments`).
 
     Returns:
         The content of ``metrics.json`` (on every process of a distributed run; only the first writes it).
