@@ -35,12 +35,20 @@ def plot_confusion_matrix(matrix: list[list[int]], label_names: list[str], path:
     return _save(figure, path)
 
 
-def plot_roc_pr(labels: np.ndarray, probabilities: np.ndarray, label_names: list[str], directory: Path) -> list[Path]:
-    """ROC and precision–recall curves, one per class (one-vs-rest), chance marked."""
-    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+def plot_roc_pr(labels: np.ndarray, probabilities: np.ndarray, label_names: list[str], directory: Path,
+                positive: int = 0) -> list[Path]:
+    """ROC and precision–recall curves of the positive class (one-vs-rest for every class above two).
+
+    The positive class is named in the title, axes and legend, so nobody reads the curve of the
+    other class by mistake.
+    """
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
     plt = _pyplot()
-    classes = [1] if len(label_names) == 2 else range(len(label_names))
+    labels = np.asarray(labels)
+    two = len(label_names) == 2
+    classes = [positive] if two else range(len(label_names))
+    subject = f"positive class: {label_names[positive]}" if two else "one class vs rest"
     roc_figure, roc_axes = plt.subplots(figsize=(5.5, 5))
     pr_figure, pr_axes = plt.subplots(figsize=(5.5, 5))
     for column in classes:
@@ -49,15 +57,20 @@ def plot_roc_pr(labels: np.ndarray, probabilities: np.ndarray, label_names: list
             continue
         false_positive, true_positive, _ = roc_curve(truth, probabilities[:, column])
         precision, recall, _ = precision_recall_curve(truth, probabilities[:, column])
-        roc_axes.plot(false_positive, true_positive,
-                      label=f"{label_names[column]} (AUC {auc(false_positive, true_positive):.3f})")
-        pr_axes.plot(recall, precision, label=f"{label_names[column]} (AUC {auc(recall, precision):.3f})")
-        pr_axes.axhline(truth.mean(), color="grey", linestyle=":", linewidth=1)
+        name = label_names[column]
+        roc_axes.plot(false_positive, true_positive, label=f"{name} (AUC {auc(false_positive, true_positive):.3f})")
+        pr_axes.plot(recall, precision,
+                     label=f"{name} (AP {average_precision_score(truth, probabilities[:, column]):.3f})")
+        pr_axes.axhline(truth.mean(), color="grey", linestyle=":", linewidth=1,
+                        label=f"chance ({name} share {truth.mean():.2f})")
     roc_axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
-    roc_axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
-    pr_axes.set(xlabel="recall", ylabel="precision", title="Precision–recall (test)", ylim=(0, 1.02))
-    roc_axes.legend(loc="lower right")
-    pr_axes.legend(loc="lower left")
+    named = f" ({label_names[positive]})" if two else ""
+    roc_axes.set(xlabel=f"false positive rate{named}", ylabel=f"true positive rate{named}",
+                 title=f"ROC (test), {subject}")
+    pr_axes.set(xlabel=f"recall{named}", ylabel=f"precision{named}", title=f"Precision–recall (test), {subject}",
+                ylim=(0, 1.02))
+    roc_axes.legend(loc="lower right", title=subject)
+    pr_axes.legend(loc="lower left", title=subject)
     return [_save(roc_figure, directory / "roc.png"), _save(pr_figure, directory / "pr.png")]
 
 
@@ -85,9 +98,21 @@ def plot_history(history: list[dict], path: Path, best_epoch: int | None = None)
     return _save(figure, path)
 
 
+def figure_text(figure) -> str:
+    """Every title, axis label and legend entry of a figure, one per line."""
+    texts = []
+    for axes in figure.get_axes():
+        texts += [axes.get_title(), axes.get_xlabel(), axes.get_ylabel()]
+        legend = axes.get_legend()
+        if legend is not None:
+            texts += [legend.get_title().get_text(), *(text.get_text() for text in legend.get_texts())]
+    return "\n".join(text for text in texts if text)
+
+
 def _save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    # The words on the figure travel in the PNG, so a test or a reader's tool can check what it shows.
+    figure.savefig(path, dpi=110, metadata={"Description": figure_text(figure)})
     _pyplot().close(figure)
     return path
