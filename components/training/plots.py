@@ -16,7 +16,8 @@ def _pyplot():
     return plt
 
 
-def plot_confusion_matrix(matrix: list[list[int]], label_names: list[str], path: Path) -> Path:
+def plot_confusion_matrix(matrix: list[list[int]], label_names: list[str], path: Path,
+                          title: str = "Confusion matrix (test)") -> Path:
     """Counts with row-normalised shading, one cell per (true, predicted) pair."""
     plt = _pyplot()
     counts = np.asarray(matrix)
@@ -30,7 +31,7 @@ def plot_confusion_matrix(matrix: list[list[int]], label_names: list[str], path:
     axes.set_yticks(range(len(label_names)), label_names)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
-    axes.set_title("Confusion matrix (test)")
+    axes.set_title(title)
     figure.colorbar(image, ax=axes, fraction=0.046, label="share of true class")
     return _save(figure, path)
 
@@ -98,9 +99,60 @@ def plot_history(history: list[dict], path: Path, best_epoch: int | None = None)
     return _save(figure, path)
 
 
+FOLD_METRICS = ("test_mcc", "test_roc_auc", "test_f1")
+REFERENCE = "kmer_1_4"
+
+
+def _sd(values: np.ndarray) -> float:
+    return float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def bar_limits(series: list[np.ndarray]) -> tuple[float, float]:
+    """A y range around the values and their mean ± sd, with a margin, so their differences show (not from 0)."""
+    spread = [(np.nanmin(v), np.nanmax(v), np.nanmean(v), _sd(v)) for v in map(np.asarray, series)]
+    low = min(min(lowest, mean - sd) for lowest, _, mean, sd in spread)
+    high = max(max(highest, mean + sd) for _, highest, mean, sd in spread)
+    margin = max(0.02, 0.15 * (high - low))
+    return float(low - margin), float(high + margin)
+
+
+def plot_folds(rows: list[dict], path: Path) -> Path:
+    """Per-fold MCC, ROC-AUC and F1 of the model beside the 1–4-mer baseline, then their means ± sd.
+
+    The y axis spans the values, not 0 to 1: a 0.59 against 0.61 gap must be visible. The baseline's
+    mean is a reference line across each panel, and the legend sits below the panels, off the bars.
+    """
+    plt = _pyplot()
+    figure, panels = plt.subplots(1, len(FOLD_METRICS), figsize=(13, 4.4))
+    folds = np.arange(len(rows))
+    mean_at = len(rows) + 0.5
+    for axes, key in zip(panels, FOLD_METRICS, strict=True):
+        model = np.array([row[key] for row in rows], dtype=float)
+        baseline_key = f"{REFERENCE}_{key}"
+        baseline = np.array([row[baseline_key] for row in rows], dtype=float) if baseline_key in rows[0] else None
+        shown = [model] if baseline is None else [model, baseline]
+        axes.bar(folds - 0.2, model, width=0.4, color="C0", label="model")
+        axes.bar(mean_at - 0.2, np.nanmean(model), yerr=_sd(model), width=0.4, color="C0", edgecolor="black",
+                 capsize=5, label="model mean ± sd")
+        if baseline is not None:
+            axes.bar(folds + 0.2, baseline, width=0.4, color="#b0b0b0", label="1–4-mer baseline")
+            axes.bar(mean_at + 0.2, np.nanmean(baseline), yerr=_sd(baseline), width=0.4, color="#b0b0b0",
+                     edgecolor="black", capsize=5, label="baseline mean ± sd")
+            axes.axhline(np.nanmean(baseline), color="#555555", linestyle="--", linewidth=1.2,
+                         label="baseline mean (reference)")
+        axes.set_ylim(*bar_limits(shown))
+        axes.set_xticks([*folds, mean_at], [*(str(row["fold"]) for row in rows), "mean"])
+        title = key.removeprefix("test_").upper().replace("_", "-")
+        axes.set(title=title, xlabel="fold", ylabel=f"{title} (axis not from 0)")
+    handles, names = panels[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", ncol=len(names), frameon=False)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    return _save(figure, path, layout=False)
+
+
 def figure_text(figure) -> str:
     """Every title, axis label and legend entry of a figure, one per line."""
-    texts = []
+    texts = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
     for axes in figure.get_axes():
         texts += [axes.get_title(), axes.get_xlabel(), axes.get_ylabel()]
         legend = axes.get_legend()
@@ -109,9 +161,10 @@ def figure_text(figure) -> str:
     return "\n".join(text for text in texts if text)
 
 
-def _save(figure, path: Path) -> Path:
+def _save(figure, path: Path, layout: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
+    if layout:
+        figure.tight_layout()
     # The words on the figure travel in the PNG, so a test or a reader's tool can check what it shows.
     figure.savefig(path, dpi=110, metadata={"Description": figure_text(figure)})
     _pyplot().close(figure)

@@ -67,6 +67,21 @@ def test_command_takes_hyperparameters_from_a_sweep_folder(tiny_dataset, tmp_pat
 
 
 def test_report_page_is_written_and_escaped(tiny_dataset, tmp_path):
-    cross_validate(tiny_dataset, TINY_MODEL, ONE_EPOCH, 2, str(tmp_path / "cv"), show_progress=False)
+    result = cross_validate(tiny_dataset, TINY_MODEL, ONE_EPOCH, 2, str(tmp_path / "cv"), show_progress=False)
     page = (tmp_path / "cv" / "report.html").read_text()
     assert "Mean ± sd over folds" in page and "data:image/png;base64," in page and "baseline" in page
+    assert page.count("data:image/png;base64,") == 2  # the fold bars and the pooled confusion matrix
+    # Pooled: the sum of the folds' matrices, which is the matrix of all out-of-fold predictions.
+    import pandas as pd
+    from sklearn.metrics import confusion_matrix
+
+    matrices = [json.loads((tmp_path / "cv" / f"fold_{f}" / "metrics.json").read_text())["test_confusion_matrix"]
+                for f in (0, 1)]
+    assert result["pooled_confusion_matrix"] == np.sum(matrices, axis=0).tolist()
+    held_out = pd.concat([pd.read_csv(tmp_path / "cv" / f"fold_{f}" / "test_predictions.csv") for f in (0, 1)])
+    names = result["label_names"]
+    predicted = held_out[[f"p_{name}" for name in names]].to_numpy().argmax(axis=1)
+    truth = held_out["label"].map(names.index).to_numpy()
+    assert result["pooled_confusion_matrix"] == confusion_matrix(truth, predicted, labels=[0, 1]).tolist()
+    assert sum(map(sum, result["pooled_confusion_matrix"])) == sum(row["test_rows"] for row in result["folds"])
+    assert (tmp_path / "cv" / "pooled_confusion_matrix.png").stat().st_size > 0
