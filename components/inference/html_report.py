@@ -66,8 +66,10 @@ def _page(title: str, body: str) -> str:
 
 
 def noise_floor(delta: float, attribution_sum: float, tolerance: float) -> float:
-    """A sequence's completeness error: its largest |convergence delta|, and never less than the error the
-    integration accepts (``tolerance`` × max(1, |sum of scores|)). A score below it cannot be told from error."""
+    """A sequence's completeness error: its largest |convergence delta|, at least the error the integration accepts.
+
+    That is ``tolerance`` × max(1, |sum of scores|); a score below it cannot be told from integration error.
+    """
     return max(abs(delta), tolerance * max(1.0, abs(attribution_sum)))
 
 

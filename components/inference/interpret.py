@@ -37,13 +37,13 @@ from components.inference.html_report import (
 )
 from components.inference.inputs import iter_records, model_alphabet, resolve_inputs
 from components.inference.output import safe_file_stem, tsv_line
-from components.inference.summary_track import ClassTracks, render_tracks
 from components.inference.predict import (
     Prediction,
     predict_group,
     record_flags,
     shortest_training_record,
 )
+from components.inference.summary_track import ClassTracks, render_tracks
 from components.inference.windows import (
     LongRecord,
     TokenisedRecord,
