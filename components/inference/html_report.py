@@ -102,7 +102,7 @@ class ColourScale:
         if self.limit <= 0:
             return '<p class="note">Every attribution of this run is zero: nothing is coloured.</p>'
         steps = np.linspace(-self.limit, self.limit, 9)
-        cells = "".join(f'<span style="background: {self.colour(value)}">{value:+.2g}</span>' for value in steps)
+        cells = "".join(f'<span style="background: {self.colour(value)}">{value:+.3g}</span>' for value in steps)
         where = (f"|score| below {floor:.2g}, this sequence's completeness error, is drawn neutral"
                  if floor is not None else "on each sequence's page, |score| below its completeness error is drawn "
                  "neutral")

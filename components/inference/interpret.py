@@ -192,7 +192,7 @@ def _interpret(loaded, sources, alphabet, fixed_target, out_dir, config, overwri
                         config.tolerance)
                     summaries.append(summary)
                     magnitudes.append(np.abs(token_scores))
-                    tracks.add(summary.predicted, base_scores)
+                    tracks.add(summary.predicted, base_scores, summary.floor)
                     explained.setdefault(summary.predicted, set()).add(summary.target)
         finally:
             for handle in files.values():

@@ -25,9 +25,10 @@ class ClassTracks:
         self.sums: dict[str, np.ndarray] = {}
         self.counts: dict[str, np.ndarray] = {}
         self.sequences: dict[str, int] = {}
+        self.floors: dict[str, float] = {}
 
-    def add(self, predicted: str, base_scores: np.ndarray) -> None:
-        """Add one explained sequence's per-base scores to its predicted class."""
+    def add(self, predicted: str, base_scores: np.ndarray, floor: float = 0.0) -> None:
+        """Add one explained sequence's per-base scores (and its completeness error) to its predicted class."""
         scores = np.asarray(base_scores, dtype=np.float64)
         sums = self.sums.setdefault(predicted, np.zeros(0))
         counts = self.counts.setdefault(predicted, np.zeros(0, dtype=np.int64))
@@ -38,6 +39,11 @@ class ClassTracks:
         sums[: len(scores)][finite] += scores[finite]
         counts[: len(scores)][finite] += 1
         self.sequences[predicted] = self.sequences.get(predicted, 0) + 1
+        self.floors[predicted] = self.floors.get(predicted, 0.0) + floor
+
+    def floor(self, predicted: str) -> float:
+        """The mean completeness error of the class's sequences: a mean score below it is noise."""
+        return self.floors[predicted] / self.sequences[predicted]
 
     def means(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Class → (mean score per position, NaN where no sequence reaches it; sequences per position)."""
@@ -68,21 +74,28 @@ def _tick_step(positions: int) -> int:
     return int(next(step * power for step in (1, 2, 5, 10) if step * power >= raw))
 
 
-def render_track(name: str, sequences: int, means: np.ndarray, counts: np.ndarray, explained: str) -> str:
-    """One class's track as inline SVG: a bar per position (green up, red down), numbered axes."""
+def render_track(name: str, sequences: int, means: np.ndarray, counts: np.ndarray, explained: str,
+                 floor: float = 0.0) -> str:
+    """One class's track as inline SVG: a bar per position (green up, red down), numbered axes.
+
+    The axis spans at least ±``floor`` (the completeness error), drawn as a grey band; bars inside it
+    are grey, so a model whose attributions are noise shows flat grey, not a motif.
+    """
     values, width = _binned(means, counts)
-    finite = values[np.isfinite(values)]
-    top = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
+    finite = np.abs(values[np.isfinite(values)])
+    top = max(float(finite.max()) if finite.size else 0.0, floor) or 1.0
     plot_width, plot_height = _WIDTH - _LEFT - 10, _HEIGHT - _BOTTOM - _TOP
     zero = _TOP + plot_height / 2
     step = plot_width / max(1, len(values))
+    band = floor / top * plot_height / 2
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{_HEIGHT}" role="img">',
-             f"<title>{escape(f'Mean attribution per position, predicted {name}')}</title>"]
+             f"<title>{escape(f'Mean attribution per position, predicted {name}')}</title>",
+             f'<rect x="{_LEFT}" y="{zero - band:.2f}" width="{plot_width}" height="{2 * band:.2f}" fill="#e8e8e8"/>']
     for index, value in enumerate(values.tolist()):
         if not np.isfinite(value) or value == 0:
             continue
         height = abs(value) / top * plot_height / 2
-        colour = "#1a9641" if value > 0 else "#d73027"
+        colour = "#9a9a9a" if abs(value) < floor else "#1a9641" if value > 0 else "#d73027"
         parts.append(f'<rect x="{_LEFT + index * step:.2f}" y="{zero - height if value > 0 else zero:.2f}" '
                      f'width="{max(step * 0.9, 0.5):.2f}" height="{height:.2f}" fill="{colour}"/>')
     parts.append(f'<line x1="{_LEFT}" x2="{_LEFT + plot_width}" y1="{zero}" y2="{zero}" stroke="#555"/>')
@@ -99,7 +112,8 @@ def render_track(name: str, sequences: int, means: np.ndarray, counts: np.ndarra
     parts.append(f'<text x="{_LEFT + plot_width}" y="{_HEIGHT - 2}" text-anchor="end">base position (0-based)'
                  f'{escape(f", bins of {width}" if width > 1 else "")}</text></svg>')
     caption = (f"Predicted {name}: {sequences} sequence(s); mean attribution toward {explained} per position "
-               "(sequences aligned at their first base; attribution units, axis numbered).")
+               "(sequences aligned at their first base; attribution units, axis numbered). Grey band: ±"
+               f"{floor:.2g}, their mean completeness error; bars inside it are grey, no signal.")
     return f"<figure><figcaption>{escape(caption)}</figcaption>{''.join(parts)}</figure>"
 
 
@@ -107,6 +121,6 @@ def render_tracks(tracks: ClassTracks, explained: dict[str, set[str]]) -> str:
     """Every predicted class's track; ``explained`` maps a class to the classes its sequences were explained as."""
     if not tracks.sums:
         return ""
-    figures = [render_track(name, tracks.sequences[name], means, counts, " / ".join(sorted(explained[name])))
-               for name, (means, counts) in tracks.means().items()]
+    figures = [render_track(name, tracks.sequences[name], means, counts, " / ".join(sorted(explained[name])),
+                            tracks.floor(name)) for name, (means, counts) in tracks.means().items()]
     return "<h2>Summary tracks</h2>\n" + "\n".join(figures)

@@ -47,7 +47,7 @@ def write_report(path: Path, title: str, test_metrics: dict, baselines: dict[str
     flag = (
         '<p class="ok">The model beats the k-mer baseline on test MCC.</p>'
         if beats_baseline(test_metrics, baselines)
-        else '<p class="flag">⚠ The model does not beat the 1–4-mer logistic regression on test MCC: '
+        else '<p class="flag banner">⚠ The model does not beat the 1–4-mer logistic regression on test MCC: '
         "it has learnt nothing a k-mer count could not tell.</p>"
     )
     header = "".join(f"<th>{html.escape(key)}</th>" for key in SHOWN)
@@ -64,7 +64,8 @@ def write_report(path: Path, title: str, test_metrics: dict, baselines: dict[str
 
 def write_page(path: Path, title: str, facts: dict[str, str], body: str) -> Path:
     """Write a self-contained page (title and facts escaped here; ``body`` must be escaped HTML)."""
-    fact_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
+    fact_rows = "".join(f'<tr><th>{html.escape(k)}</th><td class="text">{html.escape(str(v))}</td></tr>'
+                        for k, v in facts.items())
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -76,7 +77,7 @@ th:first-child, td:first-child {{ text-align: left; }} \
 .banner {{ border: 2px solid #a40000; padding: .6rem; background: #fff0f0; }}
 figure {{ display: inline-block; margin: .5rem; }} img {{ max-width: 100%; }}
 .folds {{ font-size: .85rem; }} .folds th {{ white-space: normal; min-width: 3.2rem; }} \
-.baseline {{ background: #f3f3f3; }} td.flag {{ background: #fff0f0; }}
+.baseline {{ background: #f3f3f3; }} td.text {{ text-align: left; }} td.flag {{ background: #fff0f0; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <table>{fact_rows}</table>

@@ -46,7 +46,7 @@ def test_every_page_shares_one_numeric_legend_in_attribution_units(run):
     legends.add(re.search(r'<div class="legend">.*?</div>', (run / "index.html").read_text()).group(0))
     assert len(legends) == 1  # one scale for the whole run, index included
     legend = legends.pop()
-    assert f">{-limit:+.2g}</span>" in legend and f">{limit:+.2g}</span>" in legend and ">+0</span>" in legend
+    assert f">{-limit:+.3g}</span>" in legend and f">{limit:+.3g}</span>" in legend and ">+0</span>" in legend
     for page in pages:
         text = page.read_text()
         assert f"full colour at |score| ≥ {limit:.3g}" in text
@@ -109,7 +109,7 @@ def test_summary_track_handles_uneven_lengths_long_tracks_and_hostile_names():
     assert means.tolist() == [2.0, 2.0, 3.0] and counts.tolist() == [2, 1, 1]
     svg = render_track("<script>x</script>", 2, np.linspace(-1, 1, 5000), np.ones(5000, int), "<b>")
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "&lt;b&gt;" in svg
-    assert svg.count("<rect") <= 1000 and "bins of 5" in svg
+    assert svg.count("<rect") <= 1 + 1000 and "bins of 5" in svg  # the noise band, then the bars
 
 
 def test_page_text_stays_escaped():
@@ -119,3 +119,13 @@ def test_page_text_stays_escaped():
                                 ColourScale(0.1))
     assert "<img" not in page and "<b>f" not in page and "<i>p" not in page and "<a>" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and ">A</span>" in page and ">&lt;</span>" in page
+
+
+def test_summary_track_below_the_completeness_error_is_grey_not_a_motif():
+    noise = np.array([3.9e-07, -2e-07, 1e-07, 0.0])
+    svg = render_track("other", 3, noise, np.full(4, 3), "other", floor=1e-3)
+    assert "#1a9641" not in svg and "#d73027" not in svg and svg.count('fill="#9a9a9a"') == 3
+    assert "+0.001</text>" in svg  # the axis spans the completeness error, so noise stays small
+    signal = render_track("promoter", 3, np.array([0.5, -0.2, 1e-4]), np.full(3, 3), "promoter", floor=1e-3)
+    assert signal.count('fill="#1a9641"') == 1 and signal.count('fill="#d73027"') == 1
+    assert signal.count('fill="#9a9a9a"') == 1
