@@ -9,6 +9,7 @@ from components.cli import cross_validate as cross_validate_command
 from components.sequences import reverse_complement
 from components.training.config import ModelConfig, TrainConfig
 from components.training.cross_validation import cross_validate, fold_of_rows
+from components.training.report import cv_warnings
 from components.training.run import load_training_data
 
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
@@ -55,11 +56,17 @@ def test_command_takes_hyperparameters_from_a_sweep_folder(tiny_dataset, tmp_pat
                                                             "intermediate_size": 32}))
     out = tmp_path / "cv_cli"
     args = [tiny_dataset.train_path, "parquet", "-t", "test", "-v", "valid", "--config_from_run", str(sweep_dir),
-            "-k", "2", "-o", str(out), "--no_progress"]
+            "-k", "2", "-o", str(out), "--no_progress", "--positive_label", "without"]
     assert cross_validate_command.main(args) == 0
     printed = capsys.readouterr().out
     assert "mcc:" in printed and "±" in printed and "baseline" in printed
     saved = json.loads((out / "cv_metrics.json").read_text())
+    # The verdict against the baseline is printed, whichever way it goes.
+    model, baseline = saved["summary"]["test_mcc"]["mean"], saved["summary"]["kmer_1_4_test_mcc"]["mean"]
+    assert ("DOES NOT BEAT THE BASELINE: mean MCC" in printed) == (not model > baseline)
+    assert ("beats the 1–4-mer baseline on mean MCC by" in printed) == (not cv_warnings(saved))
+    assert saved["training"]["positive_label"] == "without"
+    assert json.loads((out / "fold_0" / "metrics.json").read_text())["roc_positive_label"] == "without"
     assert saved["model"]["hidden_size"] == 16 and saved["training"]["learning_rate"] == 0.003
     assert cross_validate_command.main(args) == 2  # a finished run is not replaced without --overwrite
     assert cross_validate_command.main([*args, "-k", "1", "--overwrite"]) == 2
