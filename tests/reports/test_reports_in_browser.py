@@ -39,8 +39,8 @@ def _chromium() -> str:
 
 def _dataset(folder: Path):
     """Two classes of 40-base sequences; the first carries a motif at a fixed place (a summary-track peak)."""
-    from components.cli import kmerise
-    from components.training.run import TrainingData
+    from genomenlp.components.cli import kmerise
+    from genomenlp.components.training.run import TrainingData
 
     rng = random.Random(0)
     for name, motif in (("with_motif", MOTIF), ("without", None)):
@@ -64,10 +64,10 @@ def _spread_model(folder: Path, tokenizer_path: str) -> str:
     """
     import torch
 
-    from components.tokenisers.common import BOS, EOS, PAD, load_sequence_tokenizer
-    from components.training.config import ModelConfig
-    from components.training.model import build_classifier
-    from components.training.run import save_model_folder
+    from genomenlp.components.tokenisers.common import BOS, EOS, PAD, load_sequence_tokenizer
+    from genomenlp.components.training.config import ModelConfig
+    from genomenlp.components.training.model import build_classifier
+    from genomenlp.components.training.run import save_model_folder
 
     tokenizer = load_sequence_tokenizer(tokenizer_path)
     vocab = tokenizer.tokenizer.get_vocab()
@@ -88,13 +88,13 @@ def _comparison(folder: Path) -> Path:
     import pandas as pd
     import torch
 
-    from components.compare.powerlaw import PowerlawConfig, fit_powerlaw
-    from components.compare.report import comparison_page
-    from components.tokenisers.common import BOS, EOS, PAD
-    from components.tokenisers.kmer import build_kmer_tokenizer
-    from components.training.config import ModelConfig
-    from components.training.model import build_classifier
-    from components.training.run import save_model_folder
+    from genomenlp.components.compare.powerlaw import PowerlawConfig, fit_powerlaw
+    from genomenlp.components.compare.report import comparison_page
+    from genomenlp.components.tokenisers.common import BOS, EOS, PAD
+    from genomenlp.components.tokenisers.kmer import build_kmer_tokenizer
+    from genomenlp.components.training.config import ModelConfig
+    from genomenlp.components.training.model import build_classifier
+    from genomenlp.components.training.run import save_model_folder
 
     tokenizer = build_kmer_tokenizer(3)
     vocab = tokenizer.tokenizer.get_vocab()
@@ -117,13 +117,13 @@ def _comparison(folder: Path) -> Path:
 def reports(tmp_path_factory) -> dict[str, Path]:
     """Every kind of report, from one tiny dataset: training (a fold's), cross-validation, sweep, comparison,
     interpretation index and one sequence page."""
-    from components.inference import InterpretConfig
-    from components.inference.interpret import interpret_sequences
-    from components.model_io import load_model
-    from components.search.local import run_sweep
-    from components.search.spec import SweepSpec
-    from components.training.config import ModelConfig, TrainConfig
-    from components.training.cross_validation import cross_validate
+    from genomenlp.components.inference import InterpretConfig
+    from genomenlp.components.inference.interpret import interpret_sequences
+    from genomenlp.components.model_io import load_model
+    from genomenlp.components.search.local import run_sweep
+    from genomenlp.components.search.spec import SweepSpec
+    from genomenlp.components.training.config import ModelConfig, TrainConfig
+    from genomenlp.components.training.cross_validation import cross_validate
 
     root = tmp_path_factory.mktemp("reports")
     data = _dataset(root)

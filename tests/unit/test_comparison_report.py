@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from components.compare.report import WIDE, comparison_page
+from genomenlp.components.compare.report import WIDE, comparison_page
 
 
 def test_summary_is_a_column_per_model_escaped_and_rounded(tmp_path):

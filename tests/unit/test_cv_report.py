@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components.training.cross_validation import _mean_sd
-from components.training.plots import bar_limits, plot_confusion_matrix, plot_folds
-from components.training.report import cv_warnings, write_cv_report
+from genomenlp.components.training.cross_validation import _mean_sd
+from genomenlp.components.training.plots import bar_limits, plot_confusion_matrix, plot_folds
+from genomenlp.components.training.report import cv_warnings, write_cv_report
 
 
 def synthetic_result(model_mcc, baseline_mcc, collapsed=None):

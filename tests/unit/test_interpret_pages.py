@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from components.cli import interpret
-from components.inference.html_report import ColourScale, SequenceSummary, noise_floor, render_sequence_page
-from components.inference.summary_track import ClassTracks, render_track
-from components.tokenisers import build_kmer_tokenizer
+from genomenlp.components.cli import interpret
+from genomenlp.components.inference.html_report import ColourScale, SequenceSummary, noise_floor, render_sequence_page
+from genomenlp.components.inference.summary_track import ClassTracks, render_track
+from genomenlp.components.tokenisers import build_kmer_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 LABELS = ["promoter", "other"]

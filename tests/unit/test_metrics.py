@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from components.errors import InputError
-from components.training.metrics import classification_metrics, positive_index, roc_points
+from genomenlp.components.errors import InputError
+from genomenlp.components.training.metrics import classification_metrics, positive_index, roc_points
 
 
 def test_binary_metrics_match_scikit_learn_on_fixed_predictions():
