@@ -170,5 +170,11 @@ def test_every_report_renders_cleanly_in_headless_chromium(reports):
     for name in ("training", "cross_validation", "sweep", "comparison"):
         assert checks[name].facts["images"], f"{name} shows no figure"
     assert len(checks["cross_validation"].facts["images"]) == 2  # fold bars and the pooled confusion matrix
+    from genomenlp.components.training.report import cv_warnings
+
+    # Every reason not to trust the cross-validated model is a banner the reader sees, and only those.
+    warnings = cv_warnings(json.loads((reports["cross_validation"].parent / "cv_metrics.json").read_text()))
+    shown = checks["cross_validation"].facts["banners"]
+    assert [banner.split(":")[0].lstrip("⚠ ") for banner in shown] == [headline for headline, _ in warnings]
     assert checks["interpretation_page"].facts["tokens"] == 39  # 2-mers of 40 bases, each one box
     assert checks["interpretation_index"].facts["svgs"] >= 1
