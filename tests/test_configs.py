@@ -267,3 +267,22 @@ def test_the_reference_pretraining_config_passes(tmp_path):
     path = tmp_path / "pretraining_pipeline.yaml"
     path.write_text(yaml.safe_dump(GOOD_PRETRAINING))
     assert check_run_config(_pipelines()["pretraining_pipeline"], path) == GOOD_PRETRAINING
+
+
+
+def _positive_label(path: Path) -> str | None:
+    return ((yaml.safe_load(path.read_text())["parameters"].get("training") or {})).get("positive_label")
+
+
+NAMING_POSITIVE = [path for path in YAMLS if _positive_label(path) is not None]
+
+
+def test_the_bundled_training_configs_name_their_positive_class():
+    assert {"training_pipeline.yaml", "training_pipeline_quick.yaml"} <= {path.name for path in NAMING_POSITIVE}
+
+
+@pytest.mark.parametrize("path", NAMING_POSITIVE, ids=lambda path: path.name)
+def test_positive_class_named_in_a_config_is_its_first_class(path):
+    """Reports name the positive class of ROC/PR curves; a config that sets it must mean the class of interest."""
+    labels = (yaml.safe_load(path.read_text())["parameters"].get("dataset") or {}).get("labels")
+    assert labels and _positive_label(path) == labels[0], f"{path.name}: {_positive_label(path)!r}, classes {labels}"

@@ -88,6 +88,9 @@ class TrainConfig(BaseModel):
         2, ge=0, description="Stop a run whose first N validations all predict one class or score chance F1, and "
         "mark it collapsed (0: never).")
     device: Device = Field(Device.AUTO, description="auto, cpu or cuda.")
+    positive_label: str | None = Field(
+        None, description="Class whose ROC and PR curves and two-class ROC-/PR-AUC are reported (default: the "
+        "first class file given, the class of interest: promoter in the tutorial).")
     init_from: str | None = Field(
         None,
         description="Pre-trained encoder (pretrain's OUT/encoder or registry:NAME@…) to start from; the head is new.",
