@@ -23,6 +23,7 @@ from genomenlp.components.registry import cv_metadata
 from genomenlp.components.search.runs import DEFAULT_SWEEP_DIR, resolve_run
 from genomenlp.components.training.config import ModelConfig, TrainConfig, read_hyperparams
 from genomenlp.components.training.cross_validation import CV_METRICS_FILE, CV_STATE_FILE, FOLDS_FILE, cross_validate
+from genomenlp.components.training.report import cv_warnings
 from genomenlp.components.training.run import CHECKPOINT_DIR, METRICS_FILE, TrainingData
 from genomenlp.components.training.state import STATE_FILE
 
@@ -116,6 +117,12 @@ def _body(argv: list[str] | None) -> int:
     if collapsed:
         print(f"COLLAPSED: {len(collapsed)} of {args.folds} folds ({', '.join(map(str, collapsed))}) predicted one "
               f"class or no better than chance on validation; see {args.output_dir}/report.html")
+    warnings = [(headline, text) for headline, text in cv_warnings(result) if headline != "COLLAPSED"]
+    for headline, text in warnings:
+        print(f"{headline}: {text}")
+    if not warnings and not collapsed:
+        lead = result["summary"]["test_mcc"]["mean"] - result["summary"]["kmer_1_4_test_mcc"]["mean"]
+        print(f"the model beats the 1–4-mer baseline on mean MCC by {lead:.3f}")
     print(f"per fold: {args.output_dir}/{FOLDS_FILE}  summary: {args.output_dir}/{CV_METRICS_FILE}")
     send_result("cross_validate", {**cv_metadata(result), "collapsed_folds": len(collapsed)}, args,
                 settings_of(model_config, train_config))
