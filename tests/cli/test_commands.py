@@ -50,7 +50,9 @@ def test_create_dataset_bio_writes_every_format(dataset_dir):
     for split in ("train", "test", "valid"):
         frame = pd.read_parquet(dataset_dir / f"{split}.parquet")
         assert list(frame.columns[:6]) == COLUMNS
-        assert (dataset_dir / f"{split}.csv").stat().st_size > 0
+        text = pd.read_csv(dataset_dir / f"{split}.csv", dtype={"record_id": str}, keep_default_na=False)
+        assert [json.loads(ids) for ids in text["input_ids"]] == [ids.tolist() for ids in frame["input_ids"]]
+        assert text["record_id"].tolist() == frame["record_id"].tolist()
         assert len(pd.read_json(dataset_dir / f"{split}.json", lines=True)) == len(frame)
         on_disk = datasets.load_from_disk(str(dataset_dir / split))
         assert on_disk.features["labels"].names == ["promoter", "non_promoter"]
