@@ -124,6 +124,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--k", type=int, default=3, help="k-mer length of the default profile")
     parser.add_argument("--epochs", type=int, default=TrainConfig().num_train_epochs)
+    parser.add_argument("--profile", default="default",
+                        help="name of the profile's rows (a variant measured beside the default keeps its own rows)")
+    parser.add_argument("--model", default="{}", help="JSON object of ModelConfig fields replacing the default's")
+    parser.add_argument("--training", default="{}",
+                        help="JSON object of TrainConfig fields replacing the default's (num_train_epochs: --epochs)")
     parser.add_argument("--with_original", action="store_true", help="also train the original's configuration")
     parser.add_argument("--only_original", action="store_true", help="train the original's configuration only")
     parser.add_argument("--refit_baselines", action="store_true",
@@ -134,8 +139,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     profiles = [] if args.only_original else [
-        ("default", lambda: make_kmer_tokenizer(DATA, KmerConfig(k=args.k)), ModelConfig(),
-         TrainConfig(num_train_epochs=args.epochs))]
+        (args.profile, lambda: make_kmer_tokenizer(DATA, KmerConfig(k=args.k)), ModelConfig(**json.loads(args.model)),
+         TrainConfig(**{"num_train_epochs": args.epochs, **json.loads(args.training)}))]
     if args.with_original or args.only_original:
         profiles.append(("original", lambda: learn_tokenizer(DATA, TokeniseConfig(vocab_size=32000), False),
                          ORIGINAL_MODEL, ORIGINAL_TRAINING))
