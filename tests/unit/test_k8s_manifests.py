@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.katib.config import GPU_RESOURCE, KatibConfig
+from genomenlp.components.katib.config import GPU_RESOURCE, KatibConfig
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
 KNOWN = {

@@ -1,6 +1,6 @@
 """The quick profile's closing line: by how much the model leads the 1–4-mer baseline."""
 
-from pipelines.cli import lead_over_baseline
+from genomenlp.platform.cli import lead_over_baseline
 
 METRICS = {"test_mcc": 0.70, "baselines": {"kmer_1_4": {"test_mcc": 0.65}}}
 CV = {"test_mcc": {"mean": 0.60, "sd": 0.01}, "kmer_1_4_test_mcc": {"mean": 0.62, "sd": 0.02}}

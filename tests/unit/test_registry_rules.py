@@ -1,7 +1,7 @@
 import pytest
 
-from components.errors import InputError
-from components.registry import Candidate, RegistryReference, choose_production, parse_reference
+from genomenlp.components.errors import InputError
+from genomenlp.components.registry import Candidate, RegistryReference, choose_production, parse_reference
 
 
 def test_parse_reference_forms():
@@ -35,7 +35,7 @@ def test_current_holder_keeps_the_stage_unless_strictly_beaten():
 
 
 def test_a_cross_validated_score_is_judged_against_the_baseline_cross_validated_on_the_same_folds():
-    from components.registry import promotion_figures
+    from genomenlp.components.registry import promotion_figures
 
     both = {"cv_test_mcc_mean": 0.62, "cv_kmer_1_4_test_mcc_mean": 0.60, "test_mcc": 0.66, "kmer_1_4_test_mcc": 0.65}
     assert promotion_figures(both) == (0.62, 0.60)
