@@ -14,8 +14,7 @@ from genomenlp.components.registry import version_metadata
 from genomenlp.components.training.config import (
     ModelConfig,
     TrainConfig,
-    model_config_from_mapping,
-    training_config_from_mapping,
+    apply_hyperparameters,
 )
 from genomenlp.components.training.run import MODEL_DIR, REPORT_FILE, TrainingData
 from genomenlp.components.training.run import train_classifier as train
@@ -51,8 +50,7 @@ def train_classifier(
         ``output_dir``) and its ``report.html``.
     """
     source = Artifacts.BEST_HYPERPARAMETERS
-    model = model_config_from_mapping({**model.model_dump(), **hyperparameters}, source)
-    training = training_config_from_mapping({**training.model_dump(), **hyperparameters}, source)
+    model, training = apply_hyperparameters(model, training, hyperparameters, source)
     # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
     install_registry_resolver()
     data = TrainingData.from_dataset_dir(dataset_dir)
