@@ -7,7 +7,7 @@ from zenml import get_step_context, log_metadata, step
 
 from genomenlp.components.headlines import promotion_headlines, training_headlines
 from genomenlp.components.names import Artifacts
-from genomenlp.components.registry import BASELINE_SCORE, CV_SCORE, version_metadata
+from genomenlp.components.registry import CV_SCORE, promotion_figures, version_metadata
 from genomenlp.steps.support.registry import promote_best
 
 
@@ -39,8 +39,7 @@ def promote_model(
     # Idempotent when the training steps ran (same values); the only record when they came from the cache.
     log_metadata(scalars, infer_model=True)
     chosen = promote_best(context.model_version.model.name, margin)
-    decision = promotion_headlines(context.model_version.number, chosen, scalars.get(CV_SCORE),
-                                   scalars.get(BASELINE_SCORE), margin)
+    decision = promotion_headlines(context.model_version.number, chosen, *promotion_figures(scalars), margin)
     log_metadata(decision)
     log_metadata(decision, run_id_name_or_prefix=context.pipeline_run.id)
     message = f"production: version {chosen}" if chosen else "no version beats its k-mer baseline: production unchanged"
