@@ -16,6 +16,8 @@ PRODUCTION = "production"
 CV_SCORE = "cv_test_mcc_mean"
 TEST_SCORE = "test_mcc"
 BASELINE_SCORE = "kmer_1_4_test_mcc"
+# The baseline cross-validated on the same folds: what a cross-validated score is compared with.
+CV_BASELINE_SCORE = "cv_kmer_1_4_test_mcc_mean"
 # True when the run's validation predictions collapsed to one class: never a production candidate.
 COLLAPSED = "collapsed"
 STAGES = ("staging", "production", "latest", "archived")
@@ -60,6 +62,19 @@ class Candidate:
     score: float | None
     baseline: float | None
     collapsed: bool = False
+
+
+def promotion_figures(metadata: dict) -> tuple[float | None, float | None]:
+    """The score a version is judged on and the baseline it must beat, measured alike.
+
+    The cross-validated MCC against the baseline cross-validated on the same folds; without a
+    cross-validation, the test MCC against the baseline on the same test split. A fold model learns
+    from part of the training split only, so comparing it with a baseline fitted on all of it would
+    hold the model to a harder standard than its baseline.
+    """
+    if metadata.get(CV_SCORE) is not None:
+        return metadata[CV_SCORE], metadata.get(CV_BASELINE_SCORE, metadata.get(BASELINE_SCORE))
+    return metadata.get(TEST_SCORE), metadata.get(BASELINE_SCORE)
 
 
 def choose_production(candidates: list[Candidate], current: int | None = None, margin: float = 0.0) -> int | None:

@@ -80,6 +80,22 @@ def _step_folder(run, name: str, *parts: str) -> str:
 SHOWN_METRICS = {"test_mcc": "MCC", "test_roc_auc": "ROC-AUC", "test_f1": "F1"}
 
 
+def lead_over_baseline(metrics: dict, cv_summary: dict) -> str:
+    """One line: by how much MCC the model leads (or trails) the 1–4-mer baseline, on test and in cross-validation."""
+    parts = []
+    test_base = (metrics.get("baselines") or {}).get("kmer_1_4", {}).get("test_mcc")
+    if test_base is not None:
+        parts.append(("test", metrics["test_mcc"] - test_base))
+    cv_base = cv_summary.get("kmer_1_4_test_mcc")
+    if cv_base is not None:
+        parts.append(("cross-validated", cv_summary["test_mcc"]["mean"] - cv_base["mean"]))
+    if not parts:
+        return "Lead over the 1–4-mer baseline: no baseline recorded"
+    shown = ", ".join(f"{where} MCC {lead:+.3f} ({'beats' if lead > 0 else 'does NOT beat'} it)"
+                      for where, lead in parts)
+    return f"Lead over the 1–4-mer baseline: {shown}"
+
+
 def _report_training(run) -> None:
     from genomenlp.components.inference.interpret import INDEX_FILE
     from genomenlp.components.search.local import BEST_FILE
@@ -104,6 +120,7 @@ def _report_training(run) -> None:
         figures, base = summary[key], summary.get(f"kmer_1_4_{key}")
         beside = f"   (1–4-mer baseline {base['mean']:.3f} ± {base['sd']:.3f})" if base else ""
         print(f"  {label:8} {figures['mean']:.3f} ± {figures['sd']:.3f}{beside}")
+    print(lead_over_baseline(metrics, summary))
     promoted = _output(run, Artifacts.PRODUCTION_VERSION).load()
     if run.model_version is not None:
         name = run.model_version.model.name

@@ -7,7 +7,7 @@ from zenml import get_step_context, log_metadata, step
 
 from genomenlp.components.headlines import promotion_headlines, training_headlines
 from genomenlp.components.names import Artifacts
-from genomenlp.components.registry import BASELINE_SCORE, CV_SCORE, version_metadata
+from genomenlp.components.registry import CV_SCORE, promotion_figures, version_metadata
 from genomenlp.steps.support.registry import production_version, promote_best, withdraw_collapsed_version
 
 
@@ -42,8 +42,7 @@ def promote_model(
     if training_metrics.get("collapsed"):
         return _withdraw(name, number, training_metrics["collapsed"], context.pipeline_run.id)
     chosen = promote_best(name, margin)
-    decision = promotion_headlines(number, chosen, scalars.get(CV_SCORE),
-                                   scalars.get(BASELINE_SCORE), margin)
+    decision = promotion_headlines(number, chosen, *promotion_figures(scalars), margin)
     log_metadata(decision)
     log_metadata(decision, run_id_name_or_prefix=context.pipeline_run.id)
     message = f"production: version {chosen}" if chosen else "no version beats its k-mer baseline: production unchanged"

@@ -26,6 +26,7 @@ from genomenlp.components.configs import (
     TrainConfig,
 )
 from genomenlp.components.names import Artifacts, Pipelines
+from genomenlp.components.registry import promotion_figures
 from genomenlp.pipelines.training_pipeline import training_pipeline
 from genomenlp.platform import cli
 
@@ -130,6 +131,9 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert f"Report: {out / 'train' / 'report.html'}" in printed
     assert f"Model: {out / 'train' / 'model_files'}" in printed
     assert "MCC" in printed and "1–4-mer baseline" in printed
+    cv_lead = cv["summary"]["test_mcc"]["mean"] - cv["summary"]["kmer_1_4_test_mcc"]["mean"]
+    assert f"Lead over the 1–4-mer baseline: test MCC {metrics['test_mcc'] - baseline:+.3f}" in printed
+    assert f"cross-validated MCC {cv_lead:+.3f}" in printed
     assert f"ZenML run: {run.name}" in printed
     assert "Interpretation:" in printed and "index.html" in printed
 
@@ -190,5 +194,7 @@ def test_zenml_cli_runs_the_pipeline_from_yaml_with_a_model(clean_zenml_client, 
     assert version.get_model_artifact(Artifacts.MODEL_DIR) is not None
     # The promotion step ran on the registered version: production goes to it only if it beats its baseline.
     promoted = last.steps["promote_model"].outputs[Artifacts.PRODUCTION_VERSION][0].load()
-    beats = version.run_metadata["cv_test_mcc_mean"] > version.run_metadata["kmer_1_4_test_mcc"]
+    score, baseline = promotion_figures(version.run_metadata)
+    assert baseline == version.run_metadata["cv_kmer_1_4_test_mcc_mean"]
+    beats = score > baseline
     assert promoted == (version.number if beats else None)

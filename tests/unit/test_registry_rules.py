@@ -32,3 +32,13 @@ def test_current_holder_keeps_the_stage_unless_strictly_beaten():
     candidates = [Candidate(1, 0.75, 0.6), Candidate(2, 0.75, 0.6)]
     assert choose_production(candidates, current=1) == 1
     assert choose_production([*candidates, Candidate(3, 0.76, 0.6)], current=1) == 3
+
+
+def test_a_cross_validated_score_is_judged_against_the_baseline_cross_validated_on_the_same_folds():
+    from genomenlp.components.registry import promotion_figures
+
+    both = {"cv_test_mcc_mean": 0.62, "cv_kmer_1_4_test_mcc_mean": 0.60, "test_mcc": 0.66, "kmer_1_4_test_mcc": 0.65}
+    assert promotion_figures(both) == (0.62, 0.60)
+    assert promotion_figures({"test_mcc": 0.66, "kmer_1_4_test_mcc": 0.65}) == (0.66, 0.65)
+    # A cross-validation recorded before its baseline was: the test split's baseline is all there is.
+    assert promotion_figures({"cv_test_mcc_mean": 0.62, "kmer_1_4_test_mcc": 0.65}) == (0.62, 0.65)

@@ -121,3 +121,11 @@ def test_sweep_command_katib_dry_run_writes_the_experiment(tmp_path, capsys):
         sweep.main(local_dry_run)
     no_cluster = [a for a in args if a != "--dry_run"] + ["--experiment_yaml", str(tmp_path / "e.yaml")]
     assert sweep.main(no_cluster) == 2  # no kubeconfig here: one line, not a traceback
+
+
+def test_one_value_grid_of_one_trial_runs_and_chooses_it(tiny_dataset, tmp_path):
+    # The quick profile's sweep (genomenlp/pipelines/configs/training_pipeline_quick.yaml).
+    out = str(tmp_path / "s")
+    result = run_sweep(spec("grid", [0.01]), tiny_dataset, TINY_MODEL, BASE, 1, out, show_progress=False)
+    assert states(tmp_path / "s") == ["COMPLETE"]
+    assert result["best_values"]["learning_rate"] == 0.01

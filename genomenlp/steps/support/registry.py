@@ -13,16 +13,14 @@ from pathlib import Path
 from genomenlp.components.errors import InputError
 from genomenlp.components.names import Artifacts, Models
 from genomenlp.components.registry import (
-    BASELINE_SCORE,
     COLLAPSED,
-    CV_SCORE,
     PRODUCTION,
     STAGES,
-    TEST_SCORE,
     Candidate,
     choose_production,
     missing_stage_message,
     parse_reference,
+    promotion_figures,
     verdict,
 )
 
@@ -68,9 +66,8 @@ def _candidates(name: str) -> tuple[list[Candidate], int | None]:
     candidates, current = [], None
     for version in Client().list_model_versions(model=name, size=1000):
         metadata = version.run_metadata
-        score = metadata.get(CV_SCORE, metadata.get(TEST_SCORE))
-        candidates.append(Candidate(version.number, score, metadata.get(BASELINE_SCORE),
-                                    bool(metadata.get(COLLAPSED, False))))
+        score, baseline = promotion_figures(metadata)
+        candidates.append(Candidate(version.number, score, baseline, bool(metadata.get(COLLAPSED, False))))
         if version.stage == PRODUCTION:
             current = version.number
     return candidates, current

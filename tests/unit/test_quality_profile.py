@@ -1,0 +1,16 @@
+"""The quick profile's closing line: by how much the model leads the 1–4-mer baseline."""
+
+from genomenlp.platform.cli import lead_over_baseline
+
+METRICS = {"test_mcc": 0.70, "baselines": {"kmer_1_4": {"test_mcc": 0.65}}}
+CV = {"test_mcc": {"mean": 0.60, "sd": 0.01}, "kmer_1_4_test_mcc": {"mean": 0.62, "sd": 0.02}}
+
+
+def test_lead_names_the_margin_on_test_and_in_cross_validation():
+    line = lead_over_baseline(METRICS, CV)
+    assert "test MCC +0.050 (beats it)" in line
+    assert "cross-validated MCC -0.020 (does NOT beat it)" in line
+
+
+def test_lead_without_baselines_says_so():
+    assert lead_over_baseline({"test_mcc": 0.7}, {"test_mcc": {"mean": 0.6, "sd": 0}}).endswith("no baseline recorded")
