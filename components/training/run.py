@@ -190,7 +190,7 @@ def train_classifier(
         raise InputError(out_dir, "train writes to a local folder; copy it to object storage afterwards")
     import torch
 
-    from components.training.trainer import evaluate, fit
+    from components.training.trainer import evaluate, fit, sharding
 
     loaded = data if isinstance(data, LoadedData) else load_training_data(data)
     tokenizer, splits, names, manifest = loaded.tokenizer, loaded.splits, loaded.names, loaded.manifest
@@ -258,6 +258,7 @@ def train_classifier(
         "train_seconds": round(train_seconds, 2),
         "parameters": parameters,
         "processes": trainer.args.world_size,
+        "sharding": sharding(trainer),
         "label_names": names,
         "baselines": baselines,
         "beats_kmer_baseline": beats_baseline(test_metrics, baselines) if baselines else None,
