@@ -17,9 +17,8 @@ from components.training.config import (
     model_config_from_mapping,
     training_config_from_mapping,
 )
-from components.training.run import MODEL_DIR, REPORT_FILE, TrainingData
-from components.training.run import train_classifier as train
-from steps.support.registry import install_registry_resolver
+from components.training.run import MODEL_DIR, REPORT_FILE
+from steps.support.accelerated_stage import run_stage
 
 
 @step
@@ -29,6 +28,7 @@ def train_classifier(
     model: ModelConfig,
     training: TrainConfig,
     init_digests: dict | None = None,
+    processes_per_pod: int = 1,
 ) -> tuple[
     # A model artifact: a run with a ZenML `model:` lists it among the version's models.
     Annotated[Path, ArtifactConfig(name=Artifacts.MODEL_DIR, artifact_type=ArtifactType.MODEL)],
@@ -44,6 +44,8 @@ def train_classifier(
         model: Model shape.
         training: Training settings.
         init_digests: Digest of the encoder ``training.init_from`` names; only part of the cache key.
+        processes_per_pod: Training processes in this step's pod, one per GPU; above 1 they run under ZenML's
+            ``run_with_accelerate`` (DDP, or FSDP with ``training.fsdp``), and this step still logs once.
 
     Returns:
         The HF model folder (model, tokeniser, ``genomenlp.json``), the metrics summary, the whole run
@@ -53,11 +55,10 @@ def train_classifier(
     source = Artifacts.BEST_HYPERPARAMETERS
     model = model_config_from_mapping({**model.model_dump(), **hyperparameters}, source)
     training = training_config_from_mapping({**training.model_dump(), **hyperparameters}, source)
-    # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
-    install_registry_resolver()
-    data = TrainingData.from_dataset_dir(dataset_dir)
     folder = staging_folder("train")
-    metrics = train(data, model, training, str(folder), show_progress=False)
+    metrics = run_stage("train", {"dataset_dir": str(dataset_dir), "model": model.model_dump(mode="json"),
+                                  "training": training.model_dump(mode="json"), "out_dir": str(folder)},
+                        processes_per_pod)
     scalars, context = version_metadata(metrics), get_step_context()
     log_metadata({**scalars, **training_headlines(metrics)})
     # The run page shows the headline figures without opening the step.
