@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Annotated
 
+from pydantic import PositiveInt
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ArtifactType
 
@@ -12,7 +13,10 @@ from components.pretraining.config import PretrainConfig
 from components.pretraining.mlm import ENCODER_DIR
 from components.stages import TOKENIZER_FILE
 from components.training.config import ModelConfig
+from components.training_operator.config import DistributedConfig
+from components.training_operator.job import pretrain_command
 from steps.support.accelerated_stage import run_stage
+from steps.support.training_job import run_as_pytorch_job
 
 # Summary figures recorded as run metadata (the step's, and the model version's when there is one).
 METADATA_KEYS = ("mlm_loss", "mlm_accuracy", "bases_removed", "tokens_per_second", "tokens_seen", "steps",
@@ -28,7 +32,8 @@ def pretrain_encoder(
     kmer_stride: int = 1,
     exclude: list[str] | None = None,
     input_digests: dict | None = None,
-    processes_per_pod: int = 1,
+    processes_per_pod: PositiveInt = 1,
+    distributed: DistributedConfig | None = None,
 ) -> tuple[
     # A model artifact: a run with a ZenML `model:` lists it among the version's models.
     Annotated[Path, ArtifactConfig(name=Artifacts.ENCODER_DIR, artifact_type=ArtifactType.MODEL)],
@@ -48,6 +53,8 @@ def pretrain_encoder(
         input_digests: Digests of the input files; only part of the cache key (an edited genome re-runs it).
         processes_per_pod: Training processes in this step's pod, one per GPU; above 1 they run under ZenML's
             ``run_with_accelerate`` (DDP, or FSDP with ``config.fsdp``), and this step still logs once.
+        distributed: Run the pre-training as a Kubeflow Training Operator PyTorchJob of this many workers
+            and GPUs each instead (multi-node); ``exclude`` is not supported there (one dataset is held out).
 
     Returns:
         The encoder folder (HF safetensors, tokeniser, ``genomenlp.json``), the metrics summary and the
@@ -57,10 +64,15 @@ def pretrain_encoder(
     held_out = [str(dataset_dir), *(exclude or [])]
     # Metric lines and the corpus/exclusion report go to the step's logs; a progress bar would garble them.
     folder = staging_folder("pretrain")
-    summary = run_stage("pretrain", {"corpus_files": list(corpus_files), "tokenizer": str(dataset_dir / TOKENIZER_FILE),
-                                     "out_dir": str(folder), "model": model.model_dump(mode="json"),
-                                     "config": config.model_dump(mode="json"), "held_out": held_out,
-                                     "kmer_stride": kmer_stride}, processes_per_pod)
+    if distributed is not None:
+        summary = run_as_pytorch_job("pretrain", distributed, dataset_dir, folder, lambda data: pretrain_command(
+            list(corpus_files), data, model, config, kmer_stride, distributed.gpus_per_worker))
+    else:
+        tokenizer = str(dataset_dir / TOKENIZER_FILE)
+        summary = run_stage("pretrain", {"corpus_files": list(corpus_files), "tokenizer": tokenizer,
+                                         "out_dir": str(folder), "model": model.model_dump(mode="json"),
+                                         "config": config.model_dump(mode="json"), "held_out": held_out,
+                                         "kmer_stride": kmer_stride}, processes_per_pod)
     exclusion = summary["exclusion"]
     scalars = {**{key: summary[key] for key in METADATA_KEYS}, "held_out_sequences": exclusion["held_out_sequences"],
                "held_out_found": exclusion["held_out_found"]}

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Annotated
 
+from pydantic import PositiveInt
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ArtifactType
 from zenml.types import HTMLString
@@ -18,7 +19,10 @@ from components.training.config import (
     training_config_from_mapping,
 )
 from components.training.run import MODEL_DIR, REPORT_FILE
+from components.training_operator.config import DistributedConfig
+from components.training_operator.job import train_command
 from steps.support.accelerated_stage import run_stage
+from steps.support.training_job import run_as_pytorch_job
 
 
 @step
@@ -28,7 +32,8 @@ def train_classifier(
     model: ModelConfig,
     training: TrainConfig,
     init_digests: dict | None = None,
-    processes_per_pod: int = 1,
+    processes_per_pod: PositiveInt = 1,
+    distributed: DistributedConfig | None = None,
 ) -> tuple[
     # A model artifact: a run with a ZenML `model:` lists it among the version's models.
     Annotated[Path, ArtifactConfig(name=Artifacts.MODEL_DIR, artifact_type=ArtifactType.MODEL)],
@@ -46,6 +51,8 @@ def train_classifier(
         init_digests: Digest of the encoder ``training.init_from`` names; only part of the cache key.
         processes_per_pod: Training processes in this step's pod, one per GPU; above 1 they run under ZenML's
             ``run_with_accelerate`` (DDP, or FSDP with ``training.fsdp``), and this step still logs once.
+        distributed: Run the training as a Kubeflow Training Operator PyTorchJob of this many workers and
+            GPUs each instead (multi-node), and pick its outputs up from the artifact store.
 
     Returns:
         The HF model folder (model, tokeniser, ``genomenlp.json``), the metrics summary, the whole run
@@ -56,9 +63,13 @@ def train_classifier(
     model = model_config_from_mapping({**model.model_dump(), **hyperparameters}, source)
     training = training_config_from_mapping({**training.model_dump(), **hyperparameters}, source)
     folder = staging_folder("train")
-    metrics = run_stage("train", {"dataset_dir": str(dataset_dir), "model": model.model_dump(mode="json"),
-                                  "training": training.model_dump(mode="json"), "out_dir": str(folder)},
-                        processes_per_pod)
+    if distributed is not None:
+        metrics = run_as_pytorch_job("train", distributed, dataset_dir, folder, lambda data: train_command(
+            data, model, training, distributed.gpus_per_worker))
+    else:
+        metrics = run_stage("train", {"dataset_dir": str(dataset_dir), "model": model.model_dump(mode="json"),
+                                      "training": training.model_dump(mode="json"), "out_dir": str(folder)},
+                            processes_per_pod)
     scalars, context = version_metadata(metrics), get_step_context()
     log_metadata({**scalars, **training_headlines(metrics)})
     # The run page shows the headline figures without opening the step.
