@@ -29,9 +29,9 @@ WORKDIR /app
 # hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml constraints.txt README.md ./
-COPY components ./components
-COPY steps ./steps
-COPY pipelines ./pipelines
+COPY genomenlp ./genomenlp
+# Before the install: genomenlp/data links to it, and the installed package carries the bundled data.
+COPY data ./data
 # The same steps as the Makefile's install (torch first from its exact pin, then the project under
 # constraints.txt); only where torch comes from differs between the variants. The index options are the
 # shell's positional parameters, so an index URL is never split or globbed.
@@ -45,7 +45,6 @@ RUN case "$VARIANT" in \
     && pip install --upgrade "pip>=24" \
     && pip install "$@" torch==2.13.0 \
     && pip install -c constraints.txt .
-COPY data ./data
 
 # A numeric user, so Kubernetes can verify runAsNonRoot (the Katib trial template runs as 10001).
 # It owns /app, the working folder, because commands resolve relative paths (data/..., outputs)

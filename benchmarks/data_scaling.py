@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from components.fasta import read_fasta  # noqa: E402
+from genomenlp.components.fasta import read_fasta  # noqa: E402
 
 CLASSES = {"promoter": ROOT / "data" / "ecoli_promoter" / "promoter.fasta.gz",
            "non_promoter": ROOT / "data" / "ecoli_promoter" / "non_promoter.fasta.gz"}
@@ -137,8 +137,8 @@ def make_long_input(count: int, length: int, folder: Path) -> dict:
 
 
 def _run_task(task: str, files: list[str], settings: dict, scratch: Path) -> dict:
-    from components.configs import DatasetConfig, KmerConfig, TokeniseConfig
-    from components.stages import create_dataset, learn_tokenizer, make_kmer_tokenizer
+    from genomenlp.components.configs import DatasetConfig, KmerConfig, TokeniseConfig
+    from genomenlp.components.stages import create_dataset, learn_tokenizer, make_kmer_tokenizer
 
     if task == "tokeniser":
         tokenizer = learn_tokenizer(files, TokeniseConfig(vocab_size=settings["vocab_size"]), show_progress=False)

@@ -1,7 +1,7 @@
 """Seconds per sequence of Layer Integrated Gradients: batched (``interpret``) vs one sequence at a time.
 
 One sequence at a time with 50 steps in one pass is the original toolkit's method: one Captum
-``LayerIntegratedGradients`` call per sequence (``components/inference/captum_reference.py``).
+``LayerIntegratedGradients`` call per sequence (``genomenlp/components/inference/captum_reference.py``).
 All runs use the same model (a randomly initialised default-size ``ModelConfig()`` with the k=3
 k-mer tokeniser, or a trained folder given with ``--model``) and the same bundled promoter
 sequences (both classes). Scores are compared too: ours with 50 steps must equal Captum's, and
@@ -23,15 +23,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from components.inference.attribution import attribute_windows, default_tokens_per_pass  # noqa: E402
-from components.inference.captum_reference import captum_attribute_windows  # noqa: E402
-from components.inference.config import InterpretConfig  # noqa: E402
-from components.inference.windows import special_ids  # noqa: E402
-from components.tokenisers import build_kmer_tokenizer  # noqa: E402
-from components.tokenisers.common import BOS, EOS, PAD  # noqa: E402
-from components.training.config import Device, ModelConfig  # noqa: E402
-from components.training.model import build_classifier  # noqa: E402
-from components.training.optim import choose_device  # noqa: E402
+from genomenlp.components.inference.attribution import attribute_windows, default_tokens_per_pass  # noqa: E402
+from genomenlp.components.inference.captum_reference import captum_attribute_windows  # noqa: E402
+from genomenlp.components.inference.config import InterpretConfig  # noqa: E402
+from genomenlp.components.inference.windows import special_ids  # noqa: E402
+from genomenlp.components.tokenisers import build_kmer_tokenizer  # noqa: E402
+from genomenlp.components.tokenisers.common import BOS, EOS, PAD  # noqa: E402
+from genomenlp.components.training.config import Device, ModelConfig  # noqa: E402
+from genomenlp.components.training.model import build_classifier  # noqa: E402
+from genomenlp.components.training.optim import choose_device  # noqa: E402
 
 DATA = [ROOT / "data" / "ecoli_promoter" / name for name in ("promoter.fasta.gz", "non_promoter.fasta.gz")]
 
@@ -75,7 +75,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = choose_device(Device(args.device))
     if args.model:
-        from components.model_io import load_model
+        from genomenlp.components.model_io import load_model
 
         loaded = load_model(args.model)
         model, tokenizer = loaded.model, loaded.tokenizer

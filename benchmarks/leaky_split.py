@@ -38,13 +38,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from reporting import mean_sd  # noqa: E402
 
-from components.configs import DatasetConfig, KmerConfig  # noqa: E402
-from components.fasta import read_fasta  # noqa: E402
-from components.sequences import reverse_complement  # noqa: E402
-from components.stages import TOKENIZER_FILE, create_dataset, make_kmer_tokenizer  # noqa: E402
-from components.training.config import Device, ModelConfig, TrainConfig  # noqa: E402
-from components.training.metrics import classification_metrics  # noqa: E402
-from components.training.run import PREDICTIONS_FILE, TrainingData, train_classifier  # noqa: E402
+from genomenlp.components.configs import DatasetConfig, KmerConfig  # noqa: E402
+from genomenlp.components.fasta import read_fasta  # noqa: E402
+from genomenlp.components.sequences import reverse_complement  # noqa: E402
+from genomenlp.components.stages import TOKENIZER_FILE, create_dataset, make_kmer_tokenizer  # noqa: E402
+from genomenlp.components.training.config import Device, ModelConfig, TrainConfig  # noqa: E402
+from genomenlp.components.training.metrics import classification_metrics  # noqa: E402
+from genomenlp.components.training.run import PREDICTIONS_FILE, TrainingData, train_classifier  # noqa: E402
 
 CLASSES = {"promoter": ROOT / "data" / "ecoli_promoter" / "promoter.fasta.gz",
            "non_promoter": ROOT / "data" / "ecoli_promoter" / "non_promoter.fasta.gz"}

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from components.storage import write_text_atomic  # noqa: E402
+from genomenlp.components.storage import write_text_atomic  # noqa: E402
 
 _WRAPPER = (
     "import resource, subprocess, sys, json, time\n"
@@ -73,11 +73,11 @@ def write_small_class(path: Path) -> None:
 
 def save_random_model(folder: Path) -> None:
     """A default-size classifier with random weights and a 3-mer tokeniser, saved as ``train`` saves one."""
-    from components.tokenisers import build_kmer_tokenizer
-    from components.tokenisers.common import BOS, EOS, PAD
-    from components.training.config import ModelConfig
-    from components.training.model import build_classifier
-    from components.training.run import save_model_folder
+    from genomenlp.components.tokenisers import build_kmer_tokenizer
+    from genomenlp.components.tokenisers.common import BOS, EOS, PAD
+    from genomenlp.components.training.config import ModelConfig
+    from genomenlp.components.training.model import build_classifier
+    from genomenlp.components.training.run import save_model_folder
 
     tokenizer = build_kmer_tokenizer(3)
     vocab = tokenizer.tokenizer.get_vocab()
@@ -125,15 +125,15 @@ def main() -> None:
             inputs[f"gzip bomb {args.bomb_gib:g} GiB ({bomb.stat().st_size / 1e6:.1f} MB)"] = (bomb, None)
         for name, (path, mbp) in inputs.items():
             cases = {
-                "read": [python, "-c", "import sys; sys.path.insert(0, sys.argv[2]); from components.fasta import "
+                "read": [python, "-c", "import sys; sys.path.insert(0, sys.argv[2]); from genomenlp.components.fasta import "
                          "read_fasta\ntry:\n    print(sum(len(r.sequence) for r in read_fasta(sys.argv[1])))\n"
                          "except Exception as e:\n    print(e, file=sys.stderr); sys.exit(2)", str(path), str(ROOT)],
-                "create_dataset": [python, "-m", "components.cli.create_dataset", str(path), str(scratch / "b.fa"),
+                "create_dataset": [python, "-m", "genomenlp.components.cli.create_dataset", str(path), str(scratch / "b.fa"),
                                    str(scratch / "kmers.json"), "-o", str(scratch / f"ds_{time.time_ns()}"),
                                    "--no_progress", "--reverse_complement", "none"],
-                "predict": [python, "-m", "components.cli.predict", str(scratch / "model_files"), str(path),
+                "predict": [python, "-m", "genomenlp.components.cli.predict", str(scratch / "model_files"), str(path),
                             "-o", str(scratch / f"p_{time.time_ns()}.tsv"), "-d", "cpu"],
-                "interpret": [python, "-m", "components.cli.interpret", str(scratch / "model_files"), str(path),
+                "interpret": [python, "-m", "genomenlp.components.cli.interpret", str(scratch / "model_files"), str(path),
                               "-o", str(scratch / f"i_{time.time_ns()}"), "-d", "cpu", "--no_progress"],
             }
             for command in args.commands:

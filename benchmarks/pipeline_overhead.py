@@ -111,11 +111,11 @@ def measure(home: Path, args) -> dict:
     from zenml.enums import ExecutionStatus
     from zenml.utils import source_utils
 
-    from components.configs import DatasetConfig, InterpretConfig, KmerConfig, ModelConfig, SweepSpec, TrainConfig
-    from pipelines.dataset_pipeline import dataset_pipeline
-    from pipelines.training_pipeline import training_pipeline
-    from steps.build_kmer_tokeniser import build_kmer_tokeniser
-    from steps.create_dataset import create_dataset
+    from genomenlp.components.configs import DatasetConfig, InterpretConfig, KmerConfig, ModelConfig, SweepSpec, TrainConfig
+    from genomenlp.pipelines.dataset_pipeline import dataset_pipeline
+    from genomenlp.pipelines.training_pipeline import training_pipeline
+    from genomenlp.steps.build_kmer_tokeniser import build_kmer_tokeniser
+    from genomenlp.steps.create_dataset import create_dataset
 
     import_seconds = time.perf_counter() - started
     source_utils.set_custom_source_root(str(ROOT))

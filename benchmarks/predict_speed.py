@@ -24,16 +24,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from components.fasta import read_fasta  # noqa: E402
-from components.inference.config import PredictConfig  # noqa: E402
-from components.inference.predict import write_predictions  # noqa: E402
-from components.model_io import load_model  # noqa: E402
-from components.tokenisers import build_kmer_tokenizer  # noqa: E402
-from components.tokenisers.common import BOS, EOS, PAD  # noqa: E402
-from components.training.config import Device, ModelConfig  # noqa: E402
-from components.training.model import build_classifier  # noqa: E402
-from components.training.optim import choose_device  # noqa: E402
-from components.training.run import save_model_folder  # noqa: E402
+from genomenlp.components.fasta import read_fasta  # noqa: E402
+from genomenlp.components.inference.config import PredictConfig  # noqa: E402
+from genomenlp.components.inference.predict import write_predictions  # noqa: E402
+from genomenlp.components.model_io import load_model  # noqa: E402
+from genomenlp.components.tokenisers import build_kmer_tokenizer  # noqa: E402
+from genomenlp.components.tokenisers.common import BOS, EOS, PAD  # noqa: E402
+from genomenlp.components.training.config import Device, ModelConfig  # noqa: E402
+from genomenlp.components.training.model import build_classifier  # noqa: E402
+from genomenlp.components.training.optim import choose_device  # noqa: E402
+from genomenlp.components.training.run import save_model_folder  # noqa: E402
 
 DATA = [ROOT / "data" / "ecoli_promoter" / name for name in ("promoter.fasta.gz", "non_promoter.fasta.gz")]
 LABELS = ["promoter", "non_promoter"]

@@ -30,13 +30,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from pretrain_speed import GENOME, peak_flops  # noqa: E402
 from reporting import mean_sd  # noqa: E402
 
-from components.configs import DatasetConfig, KmerConfig  # noqa: E402
-from components.pretraining.config import PretrainConfig  # noqa: E402
-from components.pretraining.mlm import pretrain_encoder  # noqa: E402
-from components.stages import TOKENIZER_FILE, create_dataset, make_kmer_tokenizer  # noqa: E402
-from components.storage import write_text_atomic  # noqa: E402
-from components.training.config import Device, ModelConfig, TrainConfig  # noqa: E402
-from components.training.run import TrainingData, train_classifier  # noqa: E402
+from genomenlp.components.configs import DatasetConfig, KmerConfig  # noqa: E402
+from genomenlp.components.pretraining.config import PretrainConfig  # noqa: E402
+from genomenlp.components.pretraining.mlm import pretrain_encoder  # noqa: E402
+from genomenlp.components.stages import TOKENIZER_FILE, create_dataset, make_kmer_tokenizer  # noqa: E402
+from genomenlp.components.storage import write_text_atomic  # noqa: E402
+from genomenlp.components.training.config import Device, ModelConfig, TrainConfig  # noqa: E402
+from genomenlp.components.training.run import TrainingData, train_classifier  # noqa: E402
 
 DATA = [str(ROOT / "data" / "ecoli_promoter" / name) for name in ("promoter.fasta.gz", "non_promoter.fasta.gz")]
 ARMS = ("random_init", "pretrained")

@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from components.pretraining.config import PretrainConfig  # noqa: E402
-from components.pretraining.mlm import pretrain_encoder  # noqa: E402
-from components.tokenisers import build_kmer_tokenizer  # noqa: E402
-from components.training.config import Device, ModelConfig  # noqa: E402
-from components.training.optim import choose_device  # noqa: E402
+from genomenlp.components.pretraining.config import PretrainConfig  # noqa: E402
+from genomenlp.components.pretraining.mlm import pretrain_encoder  # noqa: E402
+from genomenlp.components.tokenisers import build_kmer_tokenizer  # noqa: E402
+from genomenlp.components.training.config import Device, ModelConfig  # noqa: E402
+from genomenlp.components.training.optim import choose_device  # noqa: E402
 
 GENOME = ROOT / "data" / "ecoli_genome" / "GCF_000005845.2_ASM584v2_genomic.fna.gz"
 # Dense bf16 peak FLOP/s by GPU name fragment (vendor data sheets, SXM parts, no sparsity).

@@ -25,11 +25,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from pretrain_speed import peak_flops  # noqa: E402
 from reporting import mean_sd  # noqa: E402
 
-from components.configs import DatasetConfig, KmerConfig, TokeniseConfig  # noqa: E402
-from components.stages import create_dataset, learn_tokenizer, make_kmer_tokenizer  # noqa: E402
-from components.storage import write_text_atomic  # noqa: E402
-from components.training.config import Architecture, ModelConfig, TrainConfig  # noqa: E402
-from components.training.run import TrainingData, train_classifier  # noqa: E402
+from genomenlp.components.configs import DatasetConfig, KmerConfig, TokeniseConfig  # noqa: E402
+from genomenlp.components.stages import create_dataset, learn_tokenizer, make_kmer_tokenizer  # noqa: E402
+from genomenlp.components.storage import write_text_atomic  # noqa: E402
+from genomenlp.components.training.config import Architecture, ModelConfig, TrainConfig  # noqa: E402
+from genomenlp.components.training.run import TrainingData, train_classifier  # noqa: E402
 
 DATA = [str(ROOT / "data" / "ecoli_promoter" / name) for name in ("promoter.fasta.gz", "non_promoter.fasta.gz")]
 F1_TARGET = 0.79
@@ -106,7 +106,7 @@ def baseline_figures(data_dir: Path, seed: int) -> dict:
     """The GC-content and 1–4-mer baselines' test figures on one stored split, as a result row holds them."""
     import pandas as pd
 
-    from components.training.baselines import fit_baselines
+    from genomenlp.components.training.baselines import fit_baselines
 
     train, test = (pd.read_parquet(data_dir / f"{split}.parquet", columns=["feature", "labels"])
                    for split in ("train", "test"))

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 from pretrain_speed import peak_flops  # noqa: E402
 
-from components.training.config import Device, ModelConfig, TrainConfig  # noqa: E402
-from components.training.data import EncodedSplit  # noqa: E402
-from components.training.state import is_main_process  # noqa: E402
+from genomenlp.components.training.config import Device, ModelConfig, TrainConfig  # noqa: E402
+from genomenlp.components.training.data import EncodedSplit  # noqa: E402
+from genomenlp.components.training.state import is_main_process  # noqa: E402
 
 SMOKE_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
 
@@ -74,9 +74,9 @@ def measure(model_config: ModelConfig, batch: int, tokens: int, steps: int, warm
     import torch
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    from components.training.model import build_classifier
-    from components.training.optim import choose_device
-    from components.training.trainer import ClassifierTrainer, PadCollator, SplitDataset, training_arguments
+    from genomenlp.components.training.model import build_classifier
+    from genomenlp.components.training.optim import choose_device
+    from genomenlp.components.training.trainer import ClassifierTrainer, PadCollator, SplitDataset, training_arguments
 
     vocab = 4**3 + 5
     split = synthetic_split(batch * steps, tokens, vocab, seed=0)

@@ -27,18 +27,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from components.compare.powerlaw import (  # noqa: E402
+from genomenlp.components.compare.powerlaw import (  # noqa: E402
     PowerlawConfig,
     _weightwatcher,
     analyze_encoder,
     fit_powerlaw,
 )
-from components.configs import KmerConfig, TokeniseConfig  # noqa: E402
-from components.tokenisers.common import BOS, EOS, PAD  # noqa: E402
-from components.tokenisers.kmer import build_kmer_tokenizer  # noqa: E402
-from components.training.config import Architecture, ModelConfig  # noqa: E402
-from components.training.model import build_classifier  # noqa: E402
-from components.training.run import save_model_folder  # noqa: E402
+from genomenlp.components.configs import KmerConfig, TokeniseConfig  # noqa: E402
+from genomenlp.components.tokenisers.common import BOS, EOS, PAD  # noqa: E402
+from genomenlp.components.tokenisers.kmer import build_kmer_tokenizer  # noqa: E402
+from genomenlp.components.training.config import Architecture, ModelConfig  # noqa: E402
+from genomenlp.components.training.model import build_classifier  # noqa: E402
+from genomenlp.components.training.run import save_model_folder  # noqa: E402
 
 ORIGINAL_MODEL = ModelConfig(architecture=Architecture.DISTILBERT, num_layers=6, hidden_size=768, num_heads=12,
                              intermediate_size=3072, max_positions=512)

@@ -127,8 +127,8 @@ def tiny_kmer_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Returns:
         The folder: train/test/valid parquet, ``tokenizer.json`` and ``manifest.json``.
     """
-    from components.configs import DatasetConfig, KmerConfig
-    from components.stages import create_dataset, make_kmer_tokenizer
+    from genomenlp.components.configs import DatasetConfig, KmerConfig
+    from genomenlp.components.stages import create_dataset, make_kmer_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny_kmer")
     paths = [

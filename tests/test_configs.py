@@ -13,21 +13,21 @@ import pytest
 import yaml
 from zenml.pipelines.pipeline_definition import Pipeline
 
-from components.errors import InputError
-from components.names import Models
-from pipelines import cli
-from pipelines.run_config import check_run_config
+from genomenlp.components.errors import InputError
+from genomenlp.components.names import Models
+from genomenlp.platform import cli
+from genomenlp.platform.run_config import check_run_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO_ROOT / "pipelines" / "configs"
+CONFIG_DIR = REPO_ROOT / "genomenlp" / "pipelines" / "configs"
 YAMLS = sorted(CONFIG_DIR.glob("*.yaml"))
 
 
 def _pipelines() -> dict[str, Pipeline]:
     """Pipelines by name: ``pipelines/<name>.py`` holding a pipeline called ``<name>``."""
     found = {}
-    for path in (REPO_ROOT / "pipelines").glob("*.py"):
-        candidate = getattr(importlib.import_module(f"pipelines.{path.stem}"), path.stem, None)
+    for path in (REPO_ROOT / "genomenlp" / "pipelines").glob("*.py"):
+        candidate = getattr(importlib.import_module(f"genomenlp.pipelines.{path.stem}"), path.stem, None)
         if isinstance(candidate, Pipeline):
             found[path.stem] = candidate
     return found

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import create_dataset, kmerise, tokenise
+from genomenlp.components.cli import create_dataset, kmerise, tokenise
 
 _RNG = random.Random(0)
 GOOD = b">a\nACGTACGTAC\n>b\nTTGACAGGCA\n"

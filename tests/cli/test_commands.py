@@ -7,8 +7,8 @@ import datasets
 import pandas as pd
 import pytest
 
-from components.cli import create_dataset, kmerise, tokenise
-from components.sequences import reverse_complement
+from genomenlp.components.cli import create_dataset, kmerise, tokenise
+from genomenlp.components.sequences import reverse_complement
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "ecoli_promoter"
 PROMOTER, NON_PROMOTER = str(DATA / "promoter.fasta.gz"), str(DATA / "non_promoter.fasta.gz")

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import create_dataset
-from components.storage import COMMIT_MARKER
+from genomenlp.components.cli import create_dataset
+from genomenlp.components.storage import COMMIT_MARKER
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def inputs(tmp_path):
-    from components.tokenisers import build_kmer_tokenizer
+    from genomenlp.components.tokenisers import build_kmer_tokenizer
 
     rng = random.Random(0)
     paths = []
@@ -104,12 +104,12 @@ def test_leftovers_of_a_killed_run_are_cleaned_by_the_next(inputs, tmp_path, cap
 def test_sigkill_during_creation_leaves_a_hidden_folder_that_the_next_run_removes(inputs, tmp_path, capsys):
     out = tmp_path / "ds"
     script = ("import os, signal, sys\n"
-              "import components.dataset.build as build\n"
+              "import genomenlp.components.dataset.build as build\n"
               "original = build.finalise_split_formats\n"
               "def killed(*args, **kwargs):\n"
               "    os.kill(os.getpid(), signal.SIGKILL)\n"
               "build.finalise_split_formats = killed\n"
-              "from components.cli import create_dataset\n"
+              "from genomenlp.components.cli import create_dataset\n"
               "create_dataset.main(sys.argv[1:])\n")
     done = subprocess.run([sys.executable, "-c", script, *inputs, "-o", str(out), "--no_progress"], cwd=REPO,
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -138,7 +138,7 @@ def test_efbig_is_one_line(inputs, tmp_path):
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
-    done = subprocess.run([sys.executable, "-m", "components.cli.create_dataset", *inputs, "-o",
+    done = subprocess.run([sys.executable, "-m", "genomenlp.components.cli.create_dataset", *inputs, "-o",
                            str(tmp_path / "ds"), "--no_progress"], cwd=REPO, capture_output=True, text=True,
                           preexec_fn=limit)
     assert done.returncode == 2, done.stderr
@@ -149,11 +149,11 @@ def test_efbig_is_one_line(inputs, tmp_path):
 def test_sigterm_unwinds_and_removes_the_staging_folder(inputs, tmp_path):
     out = tmp_path / "ds"
     script = ("import os, signal, sys\n"
-              "import components.dataset.build as build\n"
+              "import genomenlp.components.dataset.build as build\n"
               "def terminated(*args, **kwargs):\n"
               "    os.kill(os.getpid(), signal.SIGTERM)\n"
               "build.finalise_split_formats = terminated\n"
-              "from components.cli import create_dataset\n"
+              "from genomenlp.components.cli import create_dataset\n"
               "sys.exit(create_dataset.main(sys.argv[1:]))\n")
     done = subprocess.run([sys.executable, "-c", script, *inputs, "-o", str(out), "--no_progress"], cwd=REPO,
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import InputError
-from components.storage import COMMIT_MARKER, FAULT_KILL_AFTER_OBJECTS
+from genomenlp.components.errors import InputError
+from genomenlp.components.storage import COMMIT_MARKER, FAULT_KILL_AFTER_OBJECTS
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "hostile"
@@ -85,7 +85,7 @@ def s3(tmp_path_factory):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """Two tiny class files and a 3-mer tokeniser, local."""
-    from components.tokenisers import build_kmer_tokenizer
+    from genomenlp.components.tokenisers import build_kmer_tokenizer
 
     folder = tmp_path_factory.mktemp("inputs")
     a = write_random_fasta(folder / "a.fasta", 40, 60, seed=1, prefix="a")
@@ -103,7 +103,7 @@ def _create(inputs, out, tmpdir: Path, *extra, kill_after: int | None = None, en
     if kill_after is not None:
         environment[FAULT_KILL_AFTER_OBJECTS] = str(kill_after)
     return subprocess.run(
-        [sys.executable, "-m", "components.cli.create_dataset", *inputs, "-o", out, "--no_progress", *extra],
+        [sys.executable, "-m", "genomenlp.components.cli.create_dataset", *inputs, "-o", out, "--no_progress", *extra],
         cwd=REPO, env=environment, capture_output=True, text=True, timeout=300,
     )
 
@@ -148,7 +148,7 @@ def test_overwrite_killed_during_upload_leaves_the_old_output_whole(s3, inputs, 
 
 
 def test_overwrite_killed_during_the_swap_is_refused_by_readers_then_recovers(s3, inputs, tmp_path):
-    from components.training.data import dataset_manifest, load_split
+    from genomenlp.components.training.data import dataset_manifest, load_split
 
     out = f"s3://{BUCKET}/swap/ds"
     assert _create(inputs, out, tmp_path / "tmp").returncode == 0
@@ -173,7 +173,7 @@ def test_overwrite_killed_during_the_swap_is_refused_by_readers_then_recovers(s3
 def test_a_prefix_without_marker_is_refused_by_train(s3, inputs, tmp_path):
     s3.pipe(f"{BUCKET}/foreign/train.parquet", b"PAR1")
     result = subprocess.run(
-        [sys.executable, "-m", "components.cli.train", f"s3://{BUCKET}/foreign/train.parquet", "parquet",
+        [sys.executable, "-m", "genomenlp.components.cli.train", f"s3://{BUCKET}/foreign/train.parquet", "parquet",
          inputs[2], "-o", str(tmp_path / "run")],
         cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=300,
     )
@@ -211,7 +211,7 @@ def test_wrong_credentials_are_one_line(inputs, tmp_path):
 
 
 def test_pretraining_exclusion_refuses_an_incomplete_dataset_prefix(s3):
-    from components.pretraining.corpus import exclusion_index
+    from genomenlp.components.pretraining.corpus import exclusion_index
 
     s3.pipe(f"{BUCKET}/half/valid.parquet", b"PAR1")
     s3.pipe(f"{BUCKET}/half/test.parquet", b"PAR1")
@@ -228,14 +228,14 @@ def test_server_killed_mid_upload_is_one_line_and_staging_is_removed(inputs, tmp
                      aws_secret_access_key="testing").create_bucket(Bucket=BUCKET)
         # The server dies after the third object reaches it, as a crashed or restarted store would.
         script = ("import os, signal, sys\n"
-                  "import components.storage as storage\n"
+                  "import genomenlp.components.storage as storage\n"
                   "original = storage._Transfers.done\n"
                   "def done(self):\n"
                   "    original(self)\n"
                   "    if self.count == 3:\n"
                   "        os.kill(int(os.environ['SERVER_PID']), signal.SIGKILL)\n"
                   "storage._Transfers.done = done\n"
-                  "from components.cli import create_dataset\n"
+                  "from genomenlp.components.cli import create_dataset\n"
                   "sys.exit(create_dataset.main(sys.argv[1:]))\n")
         tmpdir = tmp_path / "tmp"
         tmpdir.mkdir()

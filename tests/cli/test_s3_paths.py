@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import create_dataset, kmerise, tokenise
+from genomenlp.components.cli import create_dataset, kmerise, tokenise
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "ecoli_promoter"
 BUCKET = "genomics"

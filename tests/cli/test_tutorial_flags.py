@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.cli import cross_validate, fit_powerlaw, interpret, sweep, train
+from genomenlp.components.cli import cross_validate, fit_powerlaw, interpret, sweep, train
 
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "data" / "tutorial"
@@ -129,7 +129,7 @@ def test_ctrl_c_during_a_sweep_is_one_line_and_the_study_resumes(tiny_kmer_datas
     out = tmp_path / "sweep_out"
     argv = [*data_args(tiny_kmer_dataset), "-w", str(spec), "-n", "2", "-o", str(out),
             "--per_device_train_batch_size", "4", "--collapse_epochs", "0", *TINY]
-    code = "import sys; from components.cli import sweep; sys.exit(sweep.main(sys.argv[1:]))"
+    code = "import sys; from genomenlp.components.cli import sweep; sys.exit(sweep.main(sys.argv[1:]))"
     process = subprocess.Popen([sys.executable, "-u", "-c", code, *argv], cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     for line in process.stdout:
@@ -155,7 +155,7 @@ def test_ctrl_c_during_train_is_one_line_naming_the_kept_checkpoint(tiny_kmer_da
     out = tmp_path / "run"
     argv = [*data_args(tiny_kmer_dataset), "-o", str(out), "--num_train_epochs", "8",
             "--per_device_train_batch_size", "4", "--collapse_epochs", "0", *TINY]
-    code = "import sys; from components.cli import train; sys.exit(train.main(sys.argv[1:]))"
+    code = "import sys; from genomenlp.components.cli import train; sys.exit(train.main(sys.argv[1:]))"
     process = subprocess.Popen([sys.executable, "-u", "-c", code, *argv], cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     for line in process.stdout:

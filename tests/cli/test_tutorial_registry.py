@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components.model_io import MODEL_RESOLVERS
+from genomenlp.components.model_io import MODEL_RESOLVERS
 
 NAME = "tutorial_registry_model"
 TINY = ["--num_layers", "1", "--hidden_size", "16", "--num_heads", "2", "--intermediate_size", "32",
@@ -22,7 +22,7 @@ def gc_at_dataset(tmp_path_factory):
     """A 3-mer dataset of AT-rich against GC-rich sequences: a tiny model learns it within two epochs."""
     import random
 
-    from components.cli import kmerise
+    from genomenlp.components.cli import kmerise
 
     folder = tmp_path_factory.mktemp("gc_at")
     for name, rich, other, seed in (("at_rich", "AT", "GC", 1), ("gc_rich", "GC", "AT", 2)):
@@ -38,7 +38,7 @@ def gc_at_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(clean_zenml_client):
-    from components.search.runs import RUN_RESOLVERS
+    from genomenlp.components.search.runs import RUN_RESOLVERS
 
     yield clean_zenml_client
     MODEL_RESOLVERS.pop("registry", None)
@@ -47,7 +47,7 @@ def client(clean_zenml_client):
 
 def test_tracker_flags_become_version_tags_and_metadata_and_collapsed_runs_are_not_registered(
         client, gc_at_dataset, tmp_path, capsys, one_torch_thread):
-    from pipelines import commands
+    from genomenlp.platform import commands
 
     common = [*data_args(gc_at_dataset), "-e", "tyagilab", "-p", "testm3", "--register", NAME,
               "--num_train_epochs", "2", "--per_device_train_batch_size", "8", *TINY]
@@ -64,9 +64,9 @@ def test_tracker_flags_become_version_tags_and_metadata_and_collapsed_runs_are_n
 
 
 def test_production_with_nothing_promoted_explains_and_the_promote_command_fixes_it(client, capsys):
-    from components.errors import InputError
-    from components.model_io import load_model
-    from pipelines import cli
+    from genomenlp.components.errors import InputError
+    from genomenlp.components.model_io import load_model
+    from genomenlp.platform import cli
 
     # Version 1 (registered by the test above) was never promoted: `train` registers without promoting.
     with pytest.raises(InputError) as raised:
@@ -87,8 +87,8 @@ def test_production_with_nothing_promoted_explains_and_the_promote_command_fixes
 
 def test_config_from_run_takes_a_registry_version_and_says_what_an_unknown_run_could_be(client, gc_at_dataset,
                                                                                          tmp_path, capsys):
-    from components.search.runs import resolve_run
-    from pipelines import commands
+    from genomenlp.components.search.runs import resolve_run
+    from genomenlp.platform import commands
 
     settings = resolve_run(f"registry:{NAME}@1")
     assert settings.values["learning_rate"] == 0.01 and settings.values["hidden_size"] == 16
@@ -102,9 +102,9 @@ def test_config_from_run_takes_a_registry_version_and_says_what_an_unknown_run_c
 def test_registry_models_are_fetched_once_into_one_cache_and_pages_name_the_reference(client, tmp_path):
     import tempfile
 
-    from components.model_io import load_model
-    from pipelines import commands
-    from steps.support.registry import model_cache_dir
+    from genomenlp.components.model_io import load_model
+    from genomenlp.platform import commands
+    from genomenlp.steps.support.registry import model_cache_dir
 
     reference = f"registry:{NAME}@1"
     first = load_model(reference)

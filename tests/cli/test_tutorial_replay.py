@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import create_dataset, cross_validate, fit_powerlaw, interpret, sweep, tokenise, train
+from genomenlp.components.cli import create_dataset, cross_validate, fit_powerlaw, interpret, sweep, tokenise, train
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = REPO / "tests" / "data" / "tutorial_commands.txt"

@@ -17,12 +17,12 @@ from harness import PodRunner
 from training_operator import TrainingOperatorStandIn
 from zenml.enums import StackComponentType as Component
 
-from components.names import Artifacts
-from components.pretraining.config import PretrainConfig
-from components.training.config import ModelConfig, TrainConfig
-from components.training_operator.config import DistributedConfig
-from pipelines.cluster import using_stack
-from pipelines.stacks import s3_artifact_store_configuration
+from genomenlp.components.names import Artifacts
+from genomenlp.components.pretraining.config import PretrainConfig
+from genomenlp.components.training.config import ModelConfig, TrainConfig
+from genomenlp.components.training_operator.config import DistributedConfig
+from genomenlp.platform.cluster import using_stack
+from genomenlp.platform.stacks import s3_artifact_store_configuration
 
 BUCKET = "genomenlp-jobs"
 ROOT = f"s3://{BUCKET}/zenml"
@@ -64,8 +64,8 @@ def test_pretraining_and_training_steps_run_as_two_worker_pytorchjobs(s3_stack, 
                                                                       tiny_kmer_dataset, operator):
     from zenml import Model, pipeline
 
-    from steps.pretrain_encoder import pretrain_encoder
-    from steps.train_classifier import train_classifier
+    from genomenlp.steps.pretrain_encoder import pretrain_encoder
+    from genomenlp.steps.train_classifier import train_classifier
 
     distributed = DistributedConfig(workers=2, gpus_per_worker=0, host=operator.url, poll_interval_s=1,
                                     timeout_s=600, node_selector={}, tolerations=[])
@@ -125,8 +125,8 @@ def test_pretraining_and_training_steps_run_as_two_worker_pytorchjobs(s3_stack, 
 
 
 def test_a_failed_replica_fails_the_job_the_launcher_raises_and_deletes_it(operator):
-    from components.training_operator.job import build_pytorch_job
-    from components.training_operator.launcher import JobFailed, custom_objects_api, run_job
+    from genomenlp.components.training_operator.job import build_pytorch_job
+    from genomenlp.components.training_operator.launcher import JobFailed, custom_objects_api, run_job
 
     distributed = DistributedConfig(workers=2, gpus_per_worker=0, node_selector={}, tolerations=[])
     # The Worker fails, the Master succeeds: the job fails, as the operator fails it.

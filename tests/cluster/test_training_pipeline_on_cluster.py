@@ -18,11 +18,11 @@ import pytest
 import yaml
 from harness import KatibStandIn, PodRunner, compiled_tasks, run_compiled_pipeline
 
-from pipelines import cli
-from pipelines.stacks import KubeflowStackConfig, register_kubeflow_stack
+from genomenlp.platform import cli
+from genomenlp.platform.stacks import KubeflowStackConfig, register_kubeflow_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLUSTER_CONFIG = REPO_ROOT / "pipelines" / "configs" / "training_pipeline_kubeflow.yaml"
+CLUSTER_CONFIG = REPO_ROOT / "genomenlp" / "pipelines" / "configs" / "training_pipeline_kubeflow.yaml"
 BUCKET = "genomenlp"
 IMAGE = "registry.example.com/genomenlp/genomenlp:cuda-test"
 # A closed port: compiling must never try to reach Kubeflow.

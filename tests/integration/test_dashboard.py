@@ -17,10 +17,10 @@ import pytest
 from zenml.enums import ExecutionStatus
 from zenml.enums import StackComponentType as Component
 
-from components.compare.powerlaw import PowerlawConfig
-from components.configs import DatasetConfig, InterpretConfig, KmerConfig, ModelConfig, SweepSpec, TrainConfig
-from components.names import Artifacts
-from pipelines.cluster import using_stack
+from genomenlp.components.compare.powerlaw import PowerlawConfig
+from genomenlp.components.configs import DatasetConfig, InterpretConfig, KmerConfig, ModelConfig, SweepSpec, TrainConfig
+from genomenlp.components.names import Artifacts
+from genomenlp.platform.cluster import using_stack
 
 # 64 wide: WeightWatcher fits matrices with at least 50 eigenvalues, so the comparison can use this model.
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=64, num_heads=2, intermediate_size=128, max_positions=64)
@@ -81,8 +81,8 @@ def runs(server_client, tiny_fasta_pair_module, tmp_path_factory, one_torch_thre
 
 
 def _run_pipelines(files: list[str], out):
-    from pipelines.comparison_pipeline import comparison_pipeline
-    from pipelines.training_pipeline import training_pipeline
+    from genomenlp.pipelines.comparison_pipeline import comparison_pipeline
+    from genomenlp.pipelines.training_pipeline import training_pipeline
 
     training = training_pipeline(
         class_files=files, output_dir=str(out / "training"), kmer=KmerConfig(k=3),

@@ -13,12 +13,12 @@ import yaml
 from zenml import pipeline
 from zenml.enums import ExecutionStatus
 
-from components.configs import DatasetConfig, KmerConfig, TokeniseConfig
-from components.errors import InputError
-from components.names import Artifacts, Pipelines
-from components.tokenisers.common import sequence_tokenizer_from_json
-from pipelines.dataset_pipeline import dataset_pipeline
-from steps.train_tokeniser import train_tokeniser
+from genomenlp.components.configs import DatasetConfig, KmerConfig, TokeniseConfig
+from genomenlp.components.errors import InputError
+from genomenlp.components.names import Artifacts, Pipelines
+from genomenlp.components.tokenisers.common import sequence_tokenizer_from_json
+from genomenlp.pipelines.dataset_pipeline import dataset_pipeline
+from genomenlp.steps.train_tokeniser import train_tokeniser
 
 # Small splits keep at least one record per class in test and valid with 40 records per class.
 TINY_DATASET = DatasetConfig(split_train=0.8, split_test=0.1, split_val=0.1)
@@ -173,7 +173,7 @@ def test_zenml_cli_runs_the_pipeline_from_yaml(
             str(zenml),
             "pipeline",
             "run",
-            "pipelines.dataset_pipeline.dataset_pipeline",
+            "genomenlp.pipelines.dataset_pipeline.dataset_pipeline",
             "-c",
             str(config),
         ],

@@ -13,14 +13,14 @@ import yaml
 from google.protobuf import json_format
 from kfp import components
 
-from components.errors import InputError
-from pipelines import cli
-from pipelines.cluster import kubeflow_config
-from pipelines.kubeflow_flavor import SETTINGS_KEY, GenomeKubeflowOrchestratorSettings, kfp_cron
-from pipelines.run_config import check_run_config
-from pipelines.stacks import KubeflowStackConfig, register_kubeflow_stack
+from genomenlp.components.errors import InputError
+from genomenlp.platform import cli
+from genomenlp.platform.cluster import kubeflow_config
+from genomenlp.platform.kubeflow_flavor import SETTINGS_KEY, GenomeKubeflowOrchestratorSettings, kfp_cron
+from genomenlp.platform.run_config import check_run_config
+from genomenlp.platform.stacks import KubeflowStackConfig, register_kubeflow_stack
 
-CONFIGS = Path(__file__).resolve().parents[2] / "pipelines" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "genomenlp" / "pipelines" / "configs"
 IMAGE = "registry.example.com/genomenlp/genomenlp:cuda-test"
 GPU_STEPS = {
     # The sweep step only submits a Katib Experiment and waits: its trials hold the GPUs.
@@ -226,7 +226,7 @@ def test_the_nightly_config_is_the_cluster_config_with_a_schedule():
     ids=["resources", "pod-settings", "flavor-key", "memory-value"],
 )
 def test_placement_mistakes_are_reported_with_their_key(tmp_path, settings, message):
-    from pipelines.dataset_pipeline import dataset_pipeline
+    from genomenlp.pipelines.dataset_pipeline import dataset_pipeline
 
     config = yaml.safe_load((CONFIGS / "dataset_pipeline_kubeflow.yaml").read_text())
     config["steps"]["create_dataset"]["settings"] = settings
@@ -238,7 +238,7 @@ def test_placement_mistakes_are_reported_with_their_key(tmp_path, settings, mess
 
 
 def test_a_misspelt_schedule_is_reported(tmp_path):
-    from pipelines.training_pipeline import training_pipeline
+    from genomenlp.pipelines.training_pipeline import training_pipeline
 
     config = yaml.safe_load((CONFIGS / "training_pipeline_kubeflow_nightly.yaml").read_text())
     config["schedule"] = {"cron": "0 2 * * *"}
@@ -337,7 +337,7 @@ def test_steps_with_results_declare_kfp_output_artifacts(compiled, name):
         assert declared == DASHBOARD_OUTPUTS.get(step, {}), step
         if declared:
             seen.add(step)
-            assert container["command"] == ["python", "-m", "pipelines.kubeflow_outputs"]
+            assert container["command"] == ["python", "-m", "genomenlp.platform.kubeflow_outputs"]
             assert container["args"][:2] == ["--executor_input", "{{$}}"]
             assert container["args"][container["args"].index("--") + 1:][:3] == ENTRYPOINT
     assert seen

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import cli
-from pipelines.stacks import KubeflowStackConfig, register_kubeflow_stack
+from genomenlp.platform import cli
+from genomenlp.platform.stacks import KubeflowStackConfig, register_kubeflow_stack
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,14 @@ import pytest
 import yaml
 from kfp_server_api.exceptions import ApiException
 
-from pipelines import cli
-from pipelines.stacks import KubeflowStackConfig, register_kubeflow_stack
+from genomenlp.platform import cli
+from genomenlp.platform.stacks import KubeflowStackConfig, register_kubeflow_stack
 
 # kfp.Client warns that it needs Kubeflow Pipelines 2.x on every construction.
 pytestmark = pytest.mark.filterwarnings("ignore:This client only works:FutureWarning")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = REPO_ROOT / "pipelines" / "configs"
+CONFIGS = REPO_ROOT / "genomenlp" / "pipelines" / "configs"
 BUCKET = "genomenlp"
 # Multi-user Kubeflow serves the Pipelines API under this path of its hostname.
 PREFIX = "/pipeline"

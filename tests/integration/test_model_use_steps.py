@@ -4,15 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from components.compare.powerlaw import PowerlawConfig
-from components.inference.config import InterpretConfig, PredictConfig
-from components.model_io import MODEL_RESOLVERS
-from components.names import Artifacts
-from components.registry import version_metadata
-from components.tokenisers import build_kmer_tokenizer
-from components.training.config import ModelConfig
-from components.training.model import build_classifier
-from components.training.run import save_model_folder
+from genomenlp.components.compare.powerlaw import PowerlawConfig
+from genomenlp.components.inference.config import InterpretConfig, PredictConfig
+from genomenlp.components.model_io import MODEL_RESOLVERS
+from genomenlp.components.names import Artifacts
+from genomenlp.components.registry import version_metadata
+from genomenlp.components.tokenisers import build_kmer_tokenizer
+from genomenlp.components.training.config import ModelConfig
+from genomenlp.components.training.model import build_classifier
+from genomenlp.components.training.run import save_model_folder
 
 NAME = "genomic_bert"
 SEQUENCES = ["ACGTTATAATGGCATTTACGGACTTTATAATACGGCATC", "GGGCCCGCGCATATATCGCGGGCATCAGCATTAGCAGT"]
@@ -32,7 +32,7 @@ def model_folder(path: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def registered(clean_zenml_client, tmp_path_factory):
-    from steps.support.registry import promote_best, register_model_folder
+    from genomenlp.steps.support.registry import promote_best, register_model_folder
 
     folder = tmp_path_factory.mktemp("models")
     versions = []
@@ -47,7 +47,7 @@ def registered(clean_zenml_client, tmp_path_factory):
 def test_comparison_pipeline_reads_versions_from_the_registry(registered, tmp_path, capsys):
     from zenml.enums import ExecutionStatus
 
-    from pipelines.comparison_pipeline import comparison_pipeline
+    from genomenlp.pipelines.comparison_pipeline import comparison_pipeline
 
     out = tmp_path / "compare"
     references = [f"registry:{NAME}@{version}" for version in registered]
@@ -60,7 +60,7 @@ def test_comparison_pipeline_reads_versions_from_the_registry(registered, tmp_pa
     # The summary page is the comparison's dashboard visualization: the table and the overlays.
     page = run.steps["compare_models"].outputs[Artifacts.COMPARISON_REPORT][0].load()
     assert "<table" in page and "data:image/png;base64," in page
-    from pipelines import cli
+    from genomenlp.platform import cli
 
     cli.COMMANDS["compare"].report(run)
     printed = capsys.readouterr().out
@@ -68,7 +68,7 @@ def test_comparison_pipeline_reads_versions_from_the_registry(registered, tmp_pa
 
 
 def test_interpretation_step_uses_the_production_model_by_default(registered):
-    from steps.interpret_sequences import interpret_sequences
+    from genomenlp.steps.interpret_sequences import interpret_sequences
 
     result, out, index = interpret_sequences.entrypoint(SEQUENCES, InterpretConfig(n_steps=8))
     assert result["records"] == 2
@@ -77,7 +77,7 @@ def test_interpretation_step_uses_the_production_model_by_default(registered):
 
 
 def test_prediction_step_takes_a_model_folder_or_a_reference(registered, tmp_path):
-    from steps.predict_sequences import predict_sequences
+    from genomenlp.steps.predict_sequences import predict_sequences
 
     by_reference = predict_sequences.entrypoint(SEQUENCES, PredictConfig(), str(tmp_path / "a.tsv"),
                                                 model=f"registry:{NAME}@{registered[0]}")

@@ -9,9 +9,9 @@ import json
 from zenml import Model
 from zenml.enums import ExecutionStatus
 
-from components.configs import DatasetConfig, InterpretConfig, KmerConfig, ModelConfig, SweepSpec, TrainConfig
-from components.names import Artifacts
-from pipelines.training_pipeline import training_pipeline
+from genomenlp.components.configs import DatasetConfig, InterpretConfig, KmerConfig, ModelConfig, SweepSpec, TrainConfig
+from genomenlp.components.names import Artifacts
+from genomenlp.pipelines.training_pipeline import training_pipeline
 
 MODEL_NAME = "cached_promoter_classifier"
 # Every step that trains, encodes or attributes: the ones a re-run must not pay for again.

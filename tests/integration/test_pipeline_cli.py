@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from pipelines import cli
+from genomenlp.platform import cli
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ import pytest
 import yaml
 from zenml.enums import ExecutionStatus, ModelStages
 
-from components.configs import DatasetConfig, KmerConfig, ModelConfig, PretrainConfig, SweepSpec, TrainConfig
-from components.names import Artifacts, Pipelines
-from components.sequences import reverse_complement
-from components.tokenisers import build_kmer_tokenizer
-from components.tokenisers.common import BOS, EOS, MASK, PAD
-from pipelines import cli
-from pipelines.training_pipeline import training_pipeline
+from genomenlp.components.configs import DatasetConfig, KmerConfig, ModelConfig, PretrainConfig, SweepSpec, TrainConfig
+from genomenlp.components.names import Artifacts, Pipelines
+from genomenlp.components.sequences import reverse_complement
+from genomenlp.components.tokenisers import build_kmer_tokenizer
+from genomenlp.components.tokenisers.common import BOS, EOS, MASK, PAD
+from genomenlp.platform import cli
+from genomenlp.pipelines.training_pipeline import training_pipeline
 
 ENCODER_MODEL = "tiny_genomic_bert_encoder"
 RECORD = 60
@@ -124,8 +124,8 @@ def test_pretraining_registers_an_encoder_trained_without_the_held_out_split(cle
 @pytest.fixture
 def registry_resolver():
     """``registry:`` references resolve through this store while the test runs (the CLI installs the same)."""
-    from components.model_io import MODEL_RESOLVERS
-    from steps.support.registry import install_registry_resolver
+    from genomenlp.components.model_io import MODEL_RESOLVERS
+    from genomenlp.steps.support.registry import install_registry_resolver
 
     install_registry_resolver()
     yield
@@ -138,7 +138,7 @@ def test_training_from_the_registered_encoder_starts_from_its_weights(
     import torch
     from safetensors.torch import load_file
 
-    from components.training.model import build_classifier
+    from genomenlp.components.training.model import build_classifier
 
     reference = f"registry:{ENCODER_MODEL}@latest"
     out = task.folder / "training"

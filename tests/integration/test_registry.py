@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from components.errors import InputError
-from components.model_io import MODEL_RESOLVERS, load_model
-from components.registry import version_metadata
-from components.tokenisers import build_kmer_tokenizer
-from components.training.config import ModelConfig
-from components.training.model import build_classifier
-from components.training.run import save_model_folder
+from genomenlp.components.errors import InputError
+from genomenlp.components.model_io import MODEL_RESOLVERS, load_model
+from genomenlp.components.registry import version_metadata
+from genomenlp.components.tokenisers import build_kmer_tokenizer
+from genomenlp.components.training.config import ModelConfig
+from genomenlp.components.training.model import build_classifier
+from genomenlp.components.training.run import save_model_folder
 
 NAME = "registry_test_model"
 
@@ -28,7 +28,7 @@ def tiny_model_folder(path, seed):
 
 @pytest.fixture(scope="module")
 def registry(clean_zenml_client):
-    from steps.support import registry as module
+    from genomenlp.steps.support import registry as module
 
     module.install_registry_resolver()
     yield module

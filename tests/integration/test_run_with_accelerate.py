@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from components.names import Artifacts
-from components.pretraining.config import PretrainConfig
-from components.training.config import ModelConfig, TrainConfig
+from genomenlp.components.names import Artifacts
+from genomenlp.components.pretraining.config import PretrainConfig
+from genomenlp.components.training.config import ModelConfig, TrainConfig
 
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64,
                          dropout=0.0)
@@ -32,8 +32,8 @@ def test_two_processes_per_pod_run_through_run_with_accelerate(clean_zenml_clien
     import zenml.integrations.huggingface.steps as accelerate_steps
     from zenml import pipeline
 
-    from steps.pretrain_encoder import pretrain_encoder
-    from steps.train_classifier import train_classifier
+    from genomenlp.steps.pretrain_encoder import pretrain_encoder
+    from genomenlp.steps.train_classifier import train_classifier
 
     # ZenML's own launcher, watched: the steps must go through it, with 2 processes each.
     launched, original = [], accelerate_steps.run_with_accelerate

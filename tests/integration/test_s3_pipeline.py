@@ -12,11 +12,11 @@ import pytest
 from zenml.enums import ExecutionStatus
 from zenml.enums import StackComponentType as Component
 
-from components.configs import DatasetConfig, KmerConfig
-from components.names import Artifacts
-from pipelines.cluster import using_stack
-from pipelines.dataset_pipeline import dataset_pipeline
-from pipelines.stacks import s3_artifact_store_configuration
+from genomenlp.components.configs import DatasetConfig, KmerConfig
+from genomenlp.components.names import Artifacts
+from genomenlp.platform.cluster import using_stack
+from genomenlp.pipelines.dataset_pipeline import dataset_pipeline
+from genomenlp.platform.stacks import s3_artifact_store_configuration
 
 BUCKET = "zenml-artifacts"
 ROOT = f"s3://{BUCKET}/zenml"

@@ -17,10 +17,10 @@ import yaml
 from transformers import AutoModelForSequenceClassification
 from zenml.enums import ExecutionStatus, ModelStages
 
-from components.configs import DatasetConfig, InterpretConfig, ModelConfig, SweepSpec, TokeniseConfig, TrainConfig
-from components.names import Artifacts, Pipelines
-from pipelines import cli
-from pipelines.training_pipeline import training_pipeline
+from genomenlp.components.configs import DatasetConfig, InterpretConfig, ModelConfig, SweepSpec, TokeniseConfig, TrainConfig
+from genomenlp.components.names import Artifacts, Pipelines
+from genomenlp.platform import cli
+from genomenlp.pipelines.training_pipeline import training_pipeline
 
 TINY_DATASET = DatasetConfig(split_train=0.8, split_test=0.1, split_val=0.1)
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
@@ -85,8 +85,8 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert recorded["training"]["learning_rate"] == best["learning_rate"]
 
     # `cross_validate --config_from_run RUN` takes this run by name: the settings its model was trained with.
-    from components.search.runs import RUN_RESOLVERS, resolve_run
-    from steps.support.registry import install_run_resolver
+    from genomenlp.components.search.runs import RUN_RESOLVERS, resolve_run
+    from genomenlp.steps.support.registry import install_run_resolver
 
     install_run_resolver()
     try:
@@ -161,7 +161,7 @@ def test_zenml_cli_runs_the_pipeline_from_yaml_with_a_model(clean_zenml_client, 
             str(zenml),
             "pipeline",
             "run",
-            "pipelines.training_pipeline.training_pipeline",
+            "genomenlp.pipelines.training_pipeline.training_pipeline",
             "-c",
             str(config),
         ],

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from components.cli import kmerise
-from components.training.run import TrainingData
+from genomenlp.components.cli import kmerise
+from genomenlp.components.training.run import TrainingData
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +36,10 @@ def random_classifier_folder():
     """
     import torch
 
-    from components.tokenisers.common import BOS, EOS, PAD
-    from components.training.config import ModelConfig
-    from components.training.model import build_classifier
-    from components.training.run import save_model_folder
+    from genomenlp.components.tokenisers.common import BOS, EOS, PAD
+    from genomenlp.components.training.config import ModelConfig
+    from genomenlp.components.training.model import build_classifier
+    from genomenlp.components.training.run import save_model_folder
 
     def build(folder, tokenizer, labels, max_positions, architecture="bert", seed=0, num_layers=1) -> str:
         vocab = tokenizer.tokenizer.get_vocab()

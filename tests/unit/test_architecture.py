@@ -1,4 +1,4 @@
-"""Layering: ``components/`` is free of ZenML; one step per ``steps/`` module, named as it."""
+"""Layering: ``genomenlp/components/`` is free of ZenML; one step per ``genomenlp/steps/`` module, named as it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from zenml.steps import BaseStep
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-COMPONENT_FILES = sorted((REPO_ROOT / "components").rglob("*.py"))
-STEP_FILES = sorted(p for p in (REPO_ROOT / "steps").glob("*.py") if p.name != "__init__.py")
+COMPONENT_FILES = sorted((REPO_ROOT / "genomenlp" / "components").rglob("*.py"))
+STEP_FILES = sorted(p for p in (REPO_ROOT / "genomenlp" / "steps").glob("*.py") if p.name != "__init__.py")
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -44,7 +44,7 @@ def test_import_finder_sees_lazy_imports(tmp_path):
 
 @pytest.mark.parametrize("path", STEP_FILES, ids=lambda p: p.name)
 def test_each_step_module_holds_one_step_named_as_the_module(path):
-    module = importlib.import_module(f"steps.{path.stem}")
+    module = importlib.import_module(f"genomenlp.steps.{path.stem}")
     defined_here = {
         name: value
         for name, value in vars(module).items()
@@ -55,17 +55,17 @@ def test_each_step_module_holds_one_step_named_as_the_module(path):
 
 
 def test_steps_package_exports_no_steps():
-    package = importlib.import_module("steps")
+    package = importlib.import_module("genomenlp.steps")
     assert not [name for name, value in vars(package).items() if isinstance(value, BaseStep)]
 
 
 PIPELINE_FILES = sorted(
     p
-    for p in (REPO_ROOT / "pipelines").glob("*.py")
+    for p in (REPO_ROOT / "genomenlp" / "pipelines").glob("*.py")
     if "@pipeline" in p.read_text(encoding="utf-8")
 )
 # Pipelines are wiring: steps, configs and names only; no stores, randomness, I/O or error handling.
-WIRING_IMPORTS = ("zenml", "components.configs", "components.names", "steps.")
+WIRING_IMPORTS = ("zenml", "genomenlp.components.configs", "genomenlp.components.names", "genomenlp.steps.")
 
 
 def test_pipelines_exist():
@@ -83,13 +83,18 @@ def test_pipeline_modules_are_pure_wiring(path):
 
 
 # Layers from the bottom up: a module may import its own layer and those below, never one above.
-LAYERS = ("components", "steps", "pipelines")
+LAYERS = ("components", "steps", "pipelines", "platform")
 PROJECT_FILES = {
     ".".join(path.with_suffix("").parts).removesuffix(".__init__"): path
     for layer in LAYERS
-    for path in (REPO_ROOT / layer).rglob("*.py")
+    for path in (REPO_ROOT / "genomenlp" / layer).rglob("*.py")
     for path in [path.relative_to(REPO_ROOT)]
 }
+
+
+def _layer(module: str) -> int:
+    """The layer of ``genomenlp.<layer>.…``."""
+    return LAYERS.index(module.split(".")[1])
 
 
 def _project_imports(name: str) -> set[str]:
@@ -110,8 +115,8 @@ def _imported_names(name: str, module: str) -> set[str]:
 
 @pytest.mark.parametrize("name", sorted(PROJECT_FILES))
 def test_imports_only_point_down(name):
-    level = LAYERS.index(name.split(".")[0])
-    upward = {module for module in _project_imports(name) if LAYERS.index(module.split(".")[0]) > level}
+    level = _layer(name)
+    upward = {module for module in _project_imports(name) if _layer(module) > level}
     assert not upward, f"{name} imports a higher layer: {sorted(upward)}"
 
 

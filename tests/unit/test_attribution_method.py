@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from components.inference.attribution import attribute_windows, gauss_legendre
-from components.inference.captum_reference import captum_attribute_windows
-from components.inference.classifier_path import embedding_output, logits_from_embeddings
-from components.inference.windows import special_ids
-from components.model_io import load_model
-from components.tokenisers import build_kmer_tokenizer
+from genomenlp.components.inference.attribution import attribute_windows, gauss_legendre
+from genomenlp.components.inference.captum_reference import captum_attribute_windows
+from genomenlp.components.inference.classifier_path import embedding_output, logits_from_embeddings
+from genomenlp.components.inference.windows import special_ids
+from genomenlp.components.model_io import load_model
+from genomenlp.components.tokenisers import build_kmer_tokenizer
 
 LABELS = ["promoter", "other", "enhancer"]
 MAX_POSITIONS = 24

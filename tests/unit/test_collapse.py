@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from components.registry import Candidate, choose_production, version_metadata
-from components.training.collapse import TrainingCollapsed, chance_f1, degenerate_reason
-from components.training.config import ModelConfig, TrainConfig
-from components.training.run import train_classifier
+from genomenlp.components.registry import Candidate, choose_production, version_metadata
+from genomenlp.components.training.collapse import TrainingCollapsed, chance_f1, degenerate_reason
+from genomenlp.components.training.config import ModelConfig, TrainConfig
+from genomenlp.components.training.run import train_classifier
 
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
 
@@ -64,7 +64,7 @@ def test_collapsed_versions_are_never_promoted():
 
 
 def test_collapse_advice_keeps_the_range_under_the_collapses():
-    from components.search.local import collapse_advice
+    from genomenlp.components.search.local import collapse_advice
 
     rows = [{"state": "PRUNED", "collapsed": "collapsed: …", "param_learning_rate": 0.06},
             {"state": "PRUNED", "collapsed": "collapsed: …", "param_learning_rate": 0.05},
@@ -78,7 +78,7 @@ def test_collapse_advice_keeps_the_range_under_the_collapses():
 
 
 def test_cross_validate_prints_and_reports_collapsed_folds(tiny_dataset, tmp_path, capsys, one_torch_thread):
-    from components.cli import cross_validate
+    from genomenlp.components.cli import cross_validate
 
     out = tmp_path / "cv"
     argv = [tiny_dataset.train_path, "parquet", "--tokeniser_path", tiny_dataset.tokenizer_path, "-k", "2",
@@ -96,10 +96,10 @@ def test_cross_validate_prints_and_reports_collapsed_folds(tiny_dataset, tmp_pat
 
 def test_a_collapsed_katib_trial_exits_non_zero_so_it_is_never_chosen(tiny_dataset, tmp_path, capsys,
                                                                        one_torch_thread):
-    from components.cli import train as train_command
-    from components.katib.config import KatibConfig
-    from components.katib.experiment import trial_command
-    from components.search.spec import SweepSpec
+    from genomenlp.components.cli import train as train_command
+    from genomenlp.components.katib.config import KatibConfig
+    from genomenlp.components.katib.experiment import trial_command
+    from genomenlp.components.search.spec import SweepSpec
 
     spec = SweepSpec(parameters={"learning_rate": {"min": 1e-5, "max": 1e-3}})
     assert "--fail_on_collapse" in trial_command(spec, KatibConfig())

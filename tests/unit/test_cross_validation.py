@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from components.cli import cross_validate as cross_validate_command
-from components.sequences import reverse_complement
-from components.training.config import ModelConfig, TrainConfig
-from components.training.cross_validation import cross_validate, fold_of_rows
-from components.training.run import load_training_data
+from genomenlp.components.cli import cross_validate as cross_validate_command
+from genomenlp.components.sequences import reverse_complement
+from genomenlp.components.training.config import ModelConfig, TrainConfig
+from genomenlp.components.training.cross_validation import cross_validate, fold_of_rows
+from genomenlp.components.training.run import load_training_data
 
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
 ONE_EPOCH = TrainConfig(num_train_epochs=1, per_device_train_batch_size=16, learning_rate=3e-3, seed=4)

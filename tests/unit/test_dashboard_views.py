@@ -2,7 +2,7 @@
 
 import math
 
-from components import dashboard_views as views
+from genomenlp.components import dashboard_views as views
 
 METRICS = {
     "test_mcc": 0.6, "test_roc_auc": 0.9, "test_pr_auc": 0.88, "test_f1_weighted": 0.8, "test_f1": 0.8,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from components.katib.experiment import IMAGE_UID
+from genomenlp.components.katib.experiment import IMAGE_UID
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,7 +106,7 @@ def test_base_image_and_entry_points():
     assert "ENTRYPOINT" not in kinds
     assert {"train", "sweep"} <= set(project["scripts"])
     copied = " ".join(args for kind, args in instructions() if kind == "COPY")
-    for package in ("components", "steps", "pipelines", "constraints.txt", "pyproject.toml"):
+    for package in ("genomenlp", "constraints.txt", "pyproject.toml"):
         assert package in copied
 
 
@@ -154,9 +154,9 @@ def test_hadolint_passes_with_only_justified_inline_ignores(tmp_path):
 def test_a_non_editable_install_ships_every_config():
     # The image installs the project without -e, so only package data reaches site-packages.
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    package = ROOT / "pipelines"
+    package = ROOT / "genomenlp" / "pipelines"
     configs = sorted(str(path.relative_to(package)) for path in (package / "configs").rglob("*.yaml"))
     assert "configs/stacks/kubeflow.yaml" in configs
     unshipped = [c for c in configs if not any(fnmatch.fnmatchcase(c, p) and p.count("/") == c.count("/")
-                                               for p in package_data["pipelines"])]
+                                               for p in package_data["genomenlp.pipelines"])]
     assert not unshipped, f"not in [tool.setuptools.package-data] pipelines: {unshipped}"

@@ -4,8 +4,8 @@ import zlib
 
 import pytest
 
-from components.errors import InputError
-from components.fasta import Alphabet, read_fasta
+from genomenlp.components.errors import InputError
+from genomenlp.components.fasta import Alphabet, read_fasta
 
 
 def write(path, data: bytes):
@@ -57,7 +57,7 @@ def test_header_kept_verbatim(tmp_path):
 
 
 def test_block_boundary_inside_crlf(tmp_path, monkeypatch):
-    import components.fasta as fasta
+    import genomenlp.components.fasta as fasta
 
     monkeypatch.setattr(fasta, "_READ_BLOCK", 3)
     path = write(tmp_path / "a.fa", b">a\r\nAC\r\nGT\r\n>b\r\nTT")
@@ -139,7 +139,7 @@ def test_cp1252_header_is_not_called_binary(tmp_path):
 def test_long_single_line_is_read_in_linear_time(tmp_path, monkeypatch):
     import time
 
-    import components.fasta as fasta
+    import genomenlp.components.fasta as fasta
 
     monkeypatch.setattr(fasta, "_READ_BLOCK", 1 << 12)
     timings = []
@@ -154,7 +154,7 @@ def test_long_single_line_is_read_in_linear_time(tmp_path, monkeypatch):
 
 
 def test_record_longer_than_the_limit_is_refused_by_name(tmp_path):
-    from components.fasta import record_length_limit
+    from genomenlp.components.fasta import record_length_limit
 
     path = write(tmp_path / "l.fa", b">short\nACGT\n>chr_big\n" + b"A" * 5000 + b"\n")
     with pytest.raises(InputError, match=r"record 2 'chr_big'.*longer than --max_record_length 1,000"):
@@ -165,7 +165,7 @@ def test_record_longer_than_the_limit_is_refused_by_name(tmp_path):
 
 
 def test_gzip_bomb_refused_early_with_bounded_memory(tmp_path, monkeypatch):
-    import components.fasta as fasta
+    import genomenlp.components.fasta as fasta
 
     monkeypatch.setattr(fasta, "GZIP_RATIO_FLOOR", 1 << 20)
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
@@ -183,7 +183,7 @@ def test_gzip_bomb_refused_early_with_bounded_memory(tmp_path, monkeypatch):
 
 
 def test_header_split_across_blocks(tmp_path, monkeypatch):
-    import components.fasta as fasta
+    import genomenlp.components.fasta as fasta
 
     monkeypatch.setattr(fasta, "_READ_BLOCK", 5)
     path = write(tmp_path / "h.fa", b">a_long_identifier some description\nACGT\n>b\nGG")

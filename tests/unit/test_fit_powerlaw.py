@@ -8,20 +8,20 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from components.cli import fit_powerlaw
-from components.compare.powerlaw import (
+from genomenlp.components.cli import fit_powerlaw
+from genomenlp.components.compare.powerlaw import (
     PowerlawConfig,
     model_label,
     output_names,
     read_metrics_file,
     safe_name,
 )
-from components.errors import InputError
-from components.tokenisers.common import BOS, EOS, PAD
-from components.tokenisers.kmer import build_kmer_tokenizer
-from components.training.config import Architecture, ModelConfig
-from components.training.model import build_classifier
-from components.training.run import save_model_folder
+from genomenlp.components.errors import InputError
+from genomenlp.components.tokenisers.common import BOS, EOS, PAD
+from genomenlp.components.tokenisers.kmer import build_kmer_tokenizer
+from genomenlp.components.training.config import Architecture, ModelConfig
+from genomenlp.components.training.model import build_classifier
+from genomenlp.components.training.run import save_model_folder
 
 # 64 wide: every matrix has 64 eigenvalues, above the default min_evals of 50, and analysis stays well under a second.
 TINY = {"num_layers": 1, "hidden_size": 64, "num_heads": 2, "intermediate_size": 128, "max_positions": 64}

@@ -6,12 +6,12 @@ import random
 import numpy as np
 import pytest
 
-from components.cli import interpret, predict
-from components.inference.config import PredictConfig
-from components.inference.inputs import InputRecord
-from components.inference.predict import predict_records
-from components.model_io import load_model
-from components.tokenisers import build_kmer_tokenizer
+from genomenlp.components.cli import interpret, predict
+from genomenlp.components.inference.config import PredictConfig
+from genomenlp.components.inference.inputs import InputRecord
+from genomenlp.components.inference.predict import predict_records
+from genomenlp.components.model_io import load_model
+from genomenlp.components.tokenisers import build_kmer_tokenizer
 
 LABELS = ["yes", "no"]
 
@@ -29,7 +29,7 @@ def _random(length: int, seed: int) -> str:
 
 
 def test_long_records_streamed_in_windows_give_the_same_probabilities(kmer_model, monkeypatch):
-    import components.inference.windows as windows
+    import genomenlp.components.inference.windows as windows
 
     loaded = load_model(kmer_model)
     records = [InputRecord(f"r{i}", _random(length, i), "test") for i, length in enumerate((30, 700, 45, 1500))]
@@ -67,7 +67,7 @@ def test_interpret_refuses_a_long_record_up_front(kmer_model, tmp_path, capsys):
 
 
 def test_interpret_default_refuses_1_mbp_before_any_attribution(kmer_model, tmp_path, capsys, monkeypatch):
-    import components.inference.interpret as interpretation
+    import genomenlp.components.inference.interpret as interpretation
 
     def fail(*args, **kwargs):
         raise AssertionError("attribution started")
@@ -87,7 +87,7 @@ def read_tsv(path) -> list[dict]:
 def test_mostly_n_and_too_short_records_are_flagged(kmer_model, tmp_path):
     import json
 
-    from components.model_io import MODEL_METADATA
+    from genomenlp.components.model_io import MODEL_METADATA
 
     metadata_path = tmp_path / "model"
     import shutil

@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from components.cli import predict
-from components.tokenisers import build_kmer_tokenizer
+from genomenlp.components.cli import predict
+from genomenlp.components.tokenisers import build_kmer_tokenizer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

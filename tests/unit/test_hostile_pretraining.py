@@ -4,11 +4,11 @@ import random
 
 import pytest
 
-from components.errors import InputError
-from components.pretraining.config import PretrainConfig
-from components.pretraining.mlm import pretrain_encoder
-from components.tokenisers import build_kmer_tokenizer
-from components.training.config import ModelConfig
+from genomenlp.components.errors import InputError
+from genomenlp.components.pretraining.config import PretrainConfig
+from genomenlp.components.pretraining.mlm import pretrain_encoder
+from genomenlp.components.tokenisers import build_kmer_tokenizer
+from genomenlp.components.training.config import ModelConfig
 
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
 TINY = PretrainConfig(max_steps=4, per_device_train_batch_size=8, logging_steps=2, checkpoint_every=2,

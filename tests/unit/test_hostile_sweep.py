@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import sweep
-from components.errors import InputError
-from components.search.local import run_sweep
-from components.search.spec import SweepSpec, load_sweep
-from components.training.config import ModelConfig, TrainConfig
+from genomenlp.components.cli import sweep
+from genomenlp.components.errors import InputError
+from genomenlp.components.search.local import run_sweep
+from genomenlp.components.search.spec import SweepSpec, load_sweep
+from genomenlp.components.training.config import ModelConfig, TrainConfig
 
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
 # Two trials on tiny data may read as collapsed; this module is about failed settings, not collapse.

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.cli import kmerise, train
-from components.errors import InputError
-from components.training.config import ModelConfig, TrainConfig
-from components.training.run import train_classifier
+from genomenlp.components.cli import kmerise, train
+from genomenlp.components.errors import InputError
+from genomenlp.components.training.config import ModelConfig, TrainConfig
+from genomenlp.components.training.run import train_classifier
 
 TINY = ["--num_train_epochs", "1", "--num_layers", "1", "--hidden_size", "16", "--num_heads", "2",
         "--intermediate_size", "32", "--no_progress", "-d", "cpu"]

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from components.cli import interpret
-from components.inference import InterpretConfig, safe_file_stem
-from components.inference.attribution import attribute_windows
-from components.inference.interpret import interpret_sequences, per_base_track
-from components.inference.output import MAX_STEM_LENGTH
-from components.inference.windows import special_ids
-from components.model_io import load_model
-from components.tokenisers import build_kmer_tokenizer, train_unigram_tokenizer
-from components.tokenisers.common import BOS, EOS, PAD
+from genomenlp.components.cli import interpret
+from genomenlp.components.inference import InterpretConfig, safe_file_stem
+from genomenlp.components.inference.attribution import attribute_windows
+from genomenlp.components.inference.interpret import interpret_sequences, per_base_track
+from genomenlp.components.inference.output import MAX_STEM_LENGTH
+from genomenlp.components.inference.windows import special_ids
+from genomenlp.components.model_io import load_model
+from genomenlp.components.tokenisers import build_kmer_tokenizer, train_unigram_tokenizer
+from genomenlp.components.tokenisers.common import BOS, EOS, PAD
 
 LABELS = ["promoter", "other"]
 MAX_POSITIONS = 24  # 22 content tokens per window: long test sequences get several windows

@@ -66,8 +66,8 @@ def excluded(path: str) -> bool:
 @pytest.mark.parametrize("path", [
     ".venv/bin/python", ".venv/lib/python3.11/site-packages/torch/__init__.py", "runs/quick/train/metrics.json",
     ".git/HEAD", ".git", ".zen/config.yaml", "build/kubeflow/training_pipeline.yaml", "dist/genomenlp-0.1.0.whl",
-    "k8s/credentials/s3-credentials.env", "k8s/s3-credentials.env", ".env", "local.env", "pipelines/configs/a.env",
-    "components/__pycache__/errors.cpython-311.pyc", "components/errors.pyc", ".pytest_cache/v/cache/nodeids",
+    "k8s/credentials/s3-credentials.env", "k8s/s3-credentials.env", ".env", "local.env", "genomenlp/pipelines/configs/a.env",
+    "genomenlp/components/__pycache__/errors.cpython-311.pyc", "genomenlp/components/errors.pyc", ".pytest_cache/v/cache/nodeids",
     "tests/.pytest_cache/README.md", ".ruff_cache/content", "genomenlp.egg-info/PKG-INFO", "tests/conftest.py",
     "sweep_out/experiment.yaml", "data/.DS_Store",
 ])
@@ -87,7 +87,7 @@ def copied_sources() -> list[str]:
 
 def test_everything_the_dockerfile_copies_stays_in_the_build_context():
     sources = copied_sources()
-    assert {"pyproject.toml", "constraints.txt", "components", "steps", "pipelines", "data"} <= set(sources)
+    assert {"pyproject.toml", "constraints.txt", "genomenlp", "data"} <= set(sources)
     if shutil.which("git") and (ROOT / ".git").exists():
         files = subprocess.run(["git", "ls-files", "--", *sources], cwd=ROOT, capture_output=True, text=True,
                                check=True).stdout.split()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.katib.config import GPU_RESOURCE, KatibConfig
+from genomenlp.components.katib.config import GPU_RESOURCE, KatibConfig
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
 KNOWN = {
@@ -140,7 +140,7 @@ def test_rbac_is_least_privilege():
     experiments = next(r for r in runner["rules"] if "experiments" in r["resources"])
     # Exactly what the launcher calls: create, poll, delete.
     assert set(experiments["verbs"]) == {"create", "get", "delete"}
-    # And for a `distributed:` step's PyTorchJob (components/training_operator/launcher.py).
+    # And for a `distributed:` step's PyTorchJob (genomenlp/components/training_operator/launcher.py).
     jobs = next(r for r in runner["rules"] if "pytorchjobs" in r["resources"])
     assert set(jobs["verbs"]) == {"create", "get", "delete"}
     bindings = {b["metadata"]["name"]: b for b in by_kind("RoleBinding")}

@@ -29,9 +29,9 @@ import yaml
 from kubeflow.katib import models as katib_models
 from kubeflow.training import models as training_models
 
-from components.katib.config import KatibConfig, Toleration
-from components.katib.experiment import build_experiment, experiment_to_dict
-from components.search.spec import SweepSpec, load_sweep
+from genomenlp.components.katib.config import KatibConfig, Toleration
+from genomenlp.components.katib.experiment import build_experiment, experiment_to_dict
+from genomenlp.components.search.spec import SweepSpec, load_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -270,15 +270,15 @@ def test_katib_build_points_the_trials_at_the_registry(built):
     assert container["image"] == "registry.example.com/genomenlp:cuda-1"
 
 
-CLUSTER_TRAINING_CONFIGS = sorted((ROOT / "pipelines" / "configs").glob("training_pipeline_kubeflow*.yaml"))
+CLUSTER_TRAINING_CONFIGS = sorted((ROOT / "genomenlp" / "pipelines" / "configs").glob("training_pipeline_kubeflow*.yaml"))
 
 
 @pytest.mark.parametrize("path", CLUSTER_TRAINING_CONFIGS, ids=lambda p: p.name)
 def test_the_experiment_each_cluster_training_run_submits_is_valid(path):
     # What the sweep step of that run builds: the run's sweep, its katib: block, the model and training
     # settings as fixed trial flags, and the dataset folder in the bucket.
-    from components.katib.launcher import katib_trial_config
-    from components.training.config import ModelConfig, TrainConfig
+    from genomenlp.components.katib.launcher import katib_trial_config
+    from genomenlp.components.training.config import ModelConfig, TrainConfig
 
     config = yaml.safe_load(path.read_text())
     parameters = config["parameters"]
@@ -314,10 +314,10 @@ JOB_CONFIGS = {
 @pytest.mark.parametrize("stage", ["train", "pretrain"])
 @pytest.mark.parametrize("config", JOB_CONFIGS, ids=str)
 def test_every_generated_pytorchjob_is_valid(config, stage):
-    from components.pretraining.config import PretrainConfig
-    from components.training.config import ModelConfig, TrainConfig
-    from components.training_operator.config import DistributedConfig
-    from components.training_operator.job import build_pytorch_job, pretrain_command, train_command
+    from genomenlp.components.pretraining.config import PretrainConfig
+    from genomenlp.components.training.config import ModelConfig, TrainConfig
+    from genomenlp.components.training_operator.config import DistributedConfig
+    from genomenlp.components.training_operator.job import build_pytorch_job, pretrain_command, train_command
 
     distributed = DistributedConfig(**JOB_CONFIGS[config])
     command = (train_command("s3://b/data", ModelConfig(), TrainConfig(), distributed.gpus_per_worker)

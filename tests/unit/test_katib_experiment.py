@@ -7,18 +7,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.errors import InputError
-from components.katib.cli_support import katib_sweep, write_experiment_yaml
-from components.katib.config import KatibConfig, Toleration, load_katib_config
-from components.katib.experiment import (
+from genomenlp.components.errors import InputError
+from genomenlp.components.katib.cli_support import katib_sweep, write_experiment_yaml
+from genomenlp.components.katib.config import KatibConfig, Toleration, load_katib_config
+from genomenlp.components.katib.experiment import (
     IMAGE_UID,
     METRICS_FORMAT,
     build_experiment,
     experiment_to_dict,
     experiment_yaml,
 )
-from components.search.spec import Method, SweepSpec, load_sweep
-from components.training.config import ModelConfig, TrainConfig
+from genomenlp.components.search.spec import Method, SweepSpec, load_sweep
+from genomenlp.components.training.config import ModelConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL_SWEEP = ROOT / "data" / "tutorial" / "sweep.json"
@@ -48,8 +48,8 @@ def test_committed_experiment_is_the_builders_output_for_the_tutorial_sweep():
     expected = experiment_yaml(build_experiment(load_sweep(str(TUTORIAL_SWEEP)), KatibConfig()))
     assert COMMITTED.read_text() == expected, (
         "k8s/katib/experiment.yaml drifted from the builder; regenerate it with\n"
-        "  python -c \"from components.katib.cli_support import write_experiment_yaml as w; "
-        "from components.katib.config import KatibConfig; from components.search.spec import load_sweep; "
+        "  python -c \"from genomenlp.components.katib.cli_support import write_experiment_yaml as w; "
+        "from genomenlp.components.katib.config import KatibConfig; from genomenlp.components.search.spec import load_sweep; "
         "w(load_sweep('data/tutorial/sweep.json'), KatibConfig(), 'k8s/katib/experiment.yaml')\"")
 
 

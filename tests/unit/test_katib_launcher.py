@@ -8,18 +8,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from components.errors import InputError
-from components.katib.cli_support import katib_sweep
-from components.katib.config import KatibConfig
-from components.katib.experiment import build_experiment, experiment_to_dict
-from components.katib.launcher import (
+from genomenlp.components.errors import InputError
+from genomenlp.components.katib.cli_support import katib_sweep
+from genomenlp.components.katib.config import KatibConfig
+from genomenlp.components.katib.experiment import build_experiment, experiment_to_dict
+from genomenlp.components.katib.launcher import (
     ExperimentFailed,
     ExperimentTimeout,
     SubmissionError,
     run_experiment,
 )
-from components.search.spec import SweepSpec
-from components.training.config import model_config_from_mapping, training_config_from_mapping
+from genomenlp.components.search.spec import SweepSpec
+from genomenlp.components.training.config import model_config_from_mapping, training_config_from_mapping
 
 SPEC = SweepSpec(method="bayes", name="promoters", metric={"name": "eval/f1", "goal": "maximize"}, parameters={
     "learning_rate": {"min": 1e-4, "max": 1e-1, "distribution": "log_uniform_values"},
@@ -179,9 +179,9 @@ def test_sweep_backend_katib_writes_hyperparams(tmp_path, capsys):
 def test_pipeline_sweep_step_runs_katib_on_the_stored_dataset(clean_zenml_client, tmp_path):
     from zenml import pipeline
 
-    from components.names import Artifacts
-    from components.training.config import ModelConfig, TrainConfig
-    from steps.sweep_hyperparameters import sweep_hyperparameters
+    from genomenlp.components.names import Artifacts
+    from genomenlp.components.training.config import ModelConfig, TrainConfig
+    from genomenlp.steps.sweep_hyperparameters import sweep_hyperparameters
 
     stored = "s3://genomenlp/zenml/dataset_dir/1234"
     katib = CONFIG.model_copy(update={"train_path": f"{stored}/train.parquet"})

@@ -7,15 +7,15 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from components.katib.config import KatibConfig
-from components.katib.experiment import (
+from genomenlp.components.katib.config import KatibConfig
+from genomenlp.components.katib.experiment import (
     KATIB_DEFAULT_METRICS_FORMAT,
     METRICS_FORMAT,
     REPORTED_METRICS,
     build_experiment,
     experiment_to_dict,
 )
-from components.search.spec import SweepSpec
+from genomenlp.components.search.spec import SweepSpec
 
 # What a suggestion service might assign (Katib passes every value as a string).
 ASSIGNMENTS = {"learning_rate": "0.003", "per_device_train_batch_size": "16"}

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from components.training.metrics import classification_metrics
+from genomenlp.components.training.metrics import classification_metrics
 
 
 def test_binary_metrics_match_scikit_learn_on_fixed_predictions():

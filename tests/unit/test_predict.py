@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from components.cli import predict
-from components.inference.config import PredictConfig
-from components.inference.inputs import InputRecord
-from components.inference.predict import predict_records
-from components.model_io import load_model
-from components.sequences import chunk_spans
-from components.tokenisers import build_kmer_tokenizer, train_unigram_tokenizer
+from genomenlp.components.cli import predict
+from genomenlp.components.inference.config import PredictConfig
+from genomenlp.components.inference.inputs import InputRecord
+from genomenlp.components.inference.predict import predict_records
+from genomenlp.components.model_io import load_model
+from genomenlp.components.sequences import chunk_spans
+from genomenlp.components.tokenisers import build_kmer_tokenizer, train_unigram_tokenizer
 
 LABELS = ["promoter", "other", "odd"]
 MAX_POSITIONS = 24  # 22 content tokens per window: short enough that tests can exercise windowing

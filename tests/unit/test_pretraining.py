@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.cli import pretrain
-from components.errors import InputError
-from components.pretraining.config import PretrainConfig, default_window, kmer_tokens, resolve
-from components.pretraining.corpus import (
+from genomenlp.components.cli import pretrain
+from genomenlp.components.errors import InputError
+from genomenlp.components.pretraining.config import PretrainConfig, default_window, kmer_tokens, resolve
+from genomenlp.components.pretraining.corpus import (
     MIN_SEED,
     WindowCorpus,
     build_exclusion_index,
@@ -18,12 +18,12 @@ from components.pretraining.corpus import (
     find_occurrences,
     mask_excluded,
 )
-from components.pretraining.mlm import IGNORE_INDEX, mask_tokens, pretrain_encoder
-from components.pretraining.transfer import encoder_model_config, init_classifier_from_encoder
-from components.sequences import reverse_complement
-from components.tokenisers import build_kmer_tokenizer, load_sequence_tokenizer, train_unigram_tokenizer
-from components.tokenisers.common import BOS, EOS, PAD
-from components.training.config import ModelConfig
+from genomenlp.components.pretraining.mlm import IGNORE_INDEX, mask_tokens, pretrain_encoder
+from genomenlp.components.pretraining.transfer import encoder_model_config, init_classifier_from_encoder
+from genomenlp.components.sequences import reverse_complement
+from genomenlp.components.tokenisers import build_kmer_tokenizer, load_sequence_tokenizer, train_unigram_tokenizer
+from genomenlp.components.tokenisers.common import BOS, EOS, PAD
+from genomenlp.components.training.config import ModelConfig
 
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
 TINY = PretrainConfig(max_steps=6, per_device_train_batch_size=8, logging_steps=2, checkpoint_every=2,
@@ -291,7 +291,7 @@ def test_masking_follows_the_80_10_10_rule(span):
 def test_init_classifier_loads_the_encoder_and_keeps_a_fresh_head(encoder, genome):
     import torch
 
-    from components.training.model import build_classifier
+    from genomenlp.components.training.model import build_classifier
 
     out, _, model_config = encoder
     tokenizer = load_sequence_tokenizer(genome[1])
@@ -316,7 +316,7 @@ def test_init_classifier_loads_the_encoder_and_keeps_a_fresh_head(encoder, genom
 
 
 def test_init_classifier_refuses_an_incompatible_encoder(encoder, genome, tmp_path):
-    from components.training.model import build_classifier
+    from genomenlp.components.training.model import build_classifier
 
     out, _, model_config = encoder
     tokenizer = load_sequence_tokenizer(genome[1])

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from components.dataset import publish
-from components.dataset.writer import WORK_DIR, _schema, finalise_split_formats
+from genomenlp.components.dataset import publish
+from genomenlp.components.dataset.writer import WORK_DIR, _schema, finalise_split_formats
 
 NAMES = ["promoter", "non_promoter"]
 COLUMNS = _schema().names
@@ -113,7 +113,7 @@ def test_four_formats_round_trip_the_working_rows(tmp_path, count):
     for column in LIST_COLUMNS:  # every token, long rows included
         assert [json.loads(cell) for cell in frame[column]] == [row[column] for row in expected]
     if count:
-        from components.training.data import load_split
+        from genomenlp.components.training.data import load_split
 
         split = load_split(str(out / "train.csv"), "csv")
         assert [list(ids) for ids in split.input_ids] == [row["input_ids"] for row in expected]

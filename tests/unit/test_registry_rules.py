@@ -1,7 +1,7 @@
 import pytest
 
-from components.errors import InputError
-from components.registry import Candidate, RegistryReference, choose_production, parse_reference
+from genomenlp.components.errors import InputError
+from genomenlp.components.registry import Candidate, RegistryReference, choose_production, parse_reference
 
 
 def test_parse_reference_forms():

@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from components.dataset.splitting import assign_splits, group_records, molecule_key, quotas, substring_keys
-from components.sequences import reverse_complement
+from genomenlp.components.dataset.splitting import assign_splits, group_records, molecule_key, quotas, substring_keys
+from genomenlp.components.sequences import reverse_complement
 
 FRACTIONS = {"train": 0.9, "test": 0.05, "valid": 0.05}
 

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pytest
 from zenml.types import HTMLString
 
-import steps.cross_validate_model as cross_validate_module
-import steps.pretrain_encoder as pretrain_encoder_module
-import steps.sweep_hyperparameters as sweep_module
-import steps.train_classifier as train_classifier_module
-from components.configs import (
+import genomenlp.steps.cross_validate_model as cross_validate_module
+import genomenlp.steps.pretrain_encoder as pretrain_encoder_module
+import genomenlp.steps.sweep_hyperparameters as sweep_module
+import genomenlp.steps.train_classifier as train_classifier_module
+from genomenlp.components.configs import (
     DatasetConfig,
     KmerConfig,
     ModelConfig,
@@ -21,19 +21,19 @@ from components.configs import (
     TokeniseConfig,
     TrainConfig,
 )
-from components.errors import InputError
-from components.export import STAGING_PREFIX
-from components.names import Artifacts
-from components.tokenisers.common import TokenizerKind, sequence_tokenizer_from_json
-from steps.build_kmer_tokeniser import build_kmer_tokeniser
-from steps.create_dataset import create_dataset
-from steps.cross_validate_model import cross_validate_model
-from steps.export_outputs import export_outputs
-from steps.fingerprint_inputs import fingerprint_inputs
-from steps.pretrain_encoder import pretrain_encoder
-from steps.sweep_hyperparameters import sweep_hyperparameters
-from steps.train_classifier import train_classifier
-from steps.train_tokeniser import train_tokeniser
+from genomenlp.components.errors import InputError
+from genomenlp.components.export import STAGING_PREFIX
+from genomenlp.components.names import Artifacts
+from genomenlp.components.tokenisers.common import TokenizerKind, sequence_tokenizer_from_json
+from genomenlp.steps.build_kmer_tokeniser import build_kmer_tokeniser
+from genomenlp.steps.create_dataset import create_dataset
+from genomenlp.steps.cross_validate_model import cross_validate_model
+from genomenlp.steps.export_outputs import export_outputs
+from genomenlp.steps.fingerprint_inputs import fingerprint_inputs
+from genomenlp.steps.pretrain_encoder import pretrain_encoder
+from genomenlp.steps.sweep_hyperparameters import sweep_hyperparameters
+from genomenlp.steps.train_classifier import train_classifier
+from genomenlp.steps.train_tokeniser import train_tokeniser
 
 TINY_DATASET = DatasetConfig(split_train=0.8, split_test=0.1, split_val=0.1)
 
@@ -257,7 +257,7 @@ def test_pretrain_encoder_masks_the_held_out_split_and_logs_metrics(
 
     import pandas as pd
 
-    from components.sequences import reverse_complement
+    from genomenlp.components.sequences import reverse_complement
 
     held_out = pd.read_parquet(tiny_kmer_dataset / "test.parquet")["feature"].iloc[0]
     rng = random.Random(5)

@@ -2,7 +2,7 @@
 
 import errno
 
-from components.storage import describe_environment_error
+from genomenlp.components.storage import describe_environment_error
 
 
 def test_local_permission_denied():
@@ -42,7 +42,7 @@ def test_dead_and_legacy_staging_folders_are_removed_live_ones_kept(tmp_path):
     import sys
     import time
 
-    from components.storage import clean_stale_local_staging
+    from genomenlp.components.storage import clean_stale_local_staging
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()

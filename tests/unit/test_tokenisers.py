@@ -3,17 +3,17 @@ import random
 
 import pytest
 
-from components.errors import InputError
-from components.sequences import chunk_spans
-from components.tokenisers import (
+from genomenlp.components.errors import InputError
+from genomenlp.components.sequences import chunk_spans
+from genomenlp.components.tokenisers import (
     SPECIAL_TOKENS,
     build_kmer_tokenizer,
     kmerise,
     load_sequence_tokenizer,
     train_unigram_tokenizer,
 )
-from components.tokenisers.common import TokenizerKind, as_pretrained_tokenizer, sequence_tokenizer_from_json
-from components.tokenisers.unigram import break_sequences
+from genomenlp.components.tokenisers.common import TokenizerKind, as_pretrained_tokenizer, sequence_tokenizer_from_json
+from genomenlp.components.tokenisers.unigram import break_sequences
 
 
 def random_sequences(count, length, seed=0):

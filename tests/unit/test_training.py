@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import kmerise, train
-from components.training.config import ModelConfig, TrainConfig, training_config_from_hyperparams
-from components.training.run import train_classifier
+from genomenlp.components.cli import kmerise, train
+from genomenlp.components.training.config import ModelConfig, TrainConfig, training_config_from_hyperparams
+from genomenlp.components.training.run import train_classifier
 
 TUTORIAL_HYPERPARAMS = str(Path(__file__).resolve().parents[2] / "data" / "tutorial" / "hyperparams.json")
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)

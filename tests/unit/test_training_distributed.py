@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import train
+from genomenlp.components.cli import train
 
 NAME = "genomic_bert_ddp"
 # Dropout off: each process draws its own dropout masks, so only without dropout are 2 processes and 1 the
@@ -29,7 +29,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def client(clean_zenml_client):
-    from components.model_io import MODEL_RESOLVERS
+    from genomenlp.components.model_io import MODEL_RESOLVERS
 
     yield clean_zenml_client
     MODEL_RESOLVERS.pop("registry", None)

@@ -34,7 +34,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def client(clean_zenml_client):
-    from components.model_io import MODEL_RESOLVERS
+    from genomenlp.components.model_io import MODEL_RESOLVERS
 
     yield clean_zenml_client
     MODEL_RESOLVERS.pop("registry", None)
@@ -74,7 +74,7 @@ def test_accelerate_launch_pretrain_writes_once_and_says_fsdp_is_not_sharding_on
     genome = tmp_path / "genome.fa.gz"
     with gzip.open(genome, "wt") as handle:
         handle.write(">chr\n" + "".join(rng.choice("ACGT") for _ in range(3000)) + "\n")
-    from components.tokenisers import build_kmer_tokenizer
+    from genomenlp.components.tokenisers import build_kmer_tokenizer
 
     tokens = tmp_path / "k3.json"
     tokens.write_text(build_kmer_tokenizer(3).to_json())

@@ -4,17 +4,17 @@ from pathlib import Path
 
 import pytest
 
-from components.cli import pretrain, train
-from components.errors import InputError
-from components.pretraining.config import PretrainConfig
-from components.pretraining.trainer import pretraining_arguments
-from components.training.config import (
+from genomenlp.components.cli import pretrain, train
+from genomenlp.components.errors import InputError
+from genomenlp.components.pretraining.config import PretrainConfig
+from genomenlp.components.pretraining.trainer import pretraining_arguments
+from genomenlp.components.training.config import (
     ScalingConfig,
     TrainConfig,
     read_hyperparams,
     training_config_from_mapping,
 )
-from components.training.trainer import ClassifierTrainer, training_arguments
+from genomenlp.components.training.trainer import ClassifierTrainer, training_arguments
 
 TUTORIAL_HYPERPARAMS = str(Path(__file__).resolve().parents[2] / "data" / "tutorial" / "hyperparams.json")
 WRAP = {"transformer_layer_cls_to_wrap": ["BertLayer"]}
@@ -84,8 +84,8 @@ def test_torch_compile_reaches_the_trainers_accelerator(tmp_path):
     import torch
     from accelerate.utils import DynamoBackend
 
-    from components.training.config import ModelConfig
-    from components.training.model import build_classifier
+    from genomenlp.components.training.config import ModelConfig
+    from genomenlp.components.training.model import build_classifier
 
     torch.manual_seed(0)
     model = build_classifier(ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32,

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from components.training.config import ModelConfig, read_hyperparams, training_config_from_mapping
-from components.training.run import print_metric_lines, train_classifier
+from genomenlp.components.training.config import ModelConfig, read_hyperparams, training_config_from_mapping
+from genomenlp.components.training.run import print_metric_lines, train_classifier
 
 TUTORIAL_HYPERPARAMS = str(Path(__file__).resolve().parents[2] / "data" / "tutorial" / "hyperparams.json")
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
@@ -79,7 +79,7 @@ def test_overrides_are_printed_once_and_old_keys_are_renamed(tiny_dataset, tmp_p
     config = training_config_from_mapping(tutorial(), "hyperparams.json")
     assert config.eval_strategy == "epoch" and config.load_best_model_at_end
     values = tutorial(num_train_epochs=1)
-    from components.training import trainer
+    from genomenlp.components.training import trainer
 
     trainer._ANNOUNCED.clear()  # earlier tests of this process have had them announced already
     for name in ("a", "b"):

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from components.cli import tokenise
-from components.configs import TokeniseConfig
-from components.fasta import read_fasta
-from components.stages import learn_tokenizer
-from components.tokenisers.common import sequence_tokenizer_from_json
-from components.tokenisers.unigram import (
+from genomenlp.components.cli import tokenise
+from genomenlp.components.configs import TokeniseConfig
+from genomenlp.components.fasta import read_fasta
+from genomenlp.components.stages import learn_tokenizer
+from genomenlp.components.tokenisers.common import sequence_tokenizer_from_json
+from genomenlp.components.tokenisers.unigram import (
     break_sequences,
     sample_pieces,
     train_unigram_tokenizer,

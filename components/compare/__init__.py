@@ -1,5 +1,0 @@
-"""Comparing trained models by their weights: WeightWatcher power-law fits of each encoder."""
-
-from components.compare.powerlaw import PowerlawConfig, fit_powerlaw
-
-__all__ = ["PowerlawConfig", "fit_powerlaw"]

@@ -1,0 +1,107 @@
+"""``cross_validate``: k-fold cross-validation of the chosen hyperparameters."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from genomenlp.components.cli.common import HelpFormatter, add_config_arguments, run_command
+from genomenlp.components.cli.tracking import add_tracker_arguments, tracking_notes, tracking_tags
+from genomenlp.components.cli.train import add_data_arguments, add_label_argument, configs_from_args, label_column, print_notes
+from genomenlp.components.errors import InputError
+from genomenlp.components.search.runs import DEFAULT_SWEEP_DIR, resolve_run
+from genomenlp.components.training.config import ModelConfig, TrainConfig, read_hyperparams
+from genomenlp.components.training.cross_validation import CV_METRICS_FILE, FOLDS_FILE, cross_validate
+from genomenlp.components.training.run import METRICS_FILE, TrainingData
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``cross_validate`` (the original's positional ``TRAIN FORMAT``)."""
+    parser = argparse.ArgumentParser(
+        prog="cross_validate",
+        description=(
+            "Stratified, shuffled, seeded k-fold cross-validation over the training split. Reverse complements,\n"
+            "duplicates and chunks of one record stay in one fold; every fold trains a freshly initialised model\n"
+            "(epoch chosen on the validation split) and is scored on its held-out fold. Writes OUT/folds.csv,\n"
+            "OUT/cv_metrics.json (per fold, mean and sd), OUT/cv_metrics.png and one run folder per fold.\n"
+            "A fold whose model collapsed (one class, or chance F1, on validation) is printed and reported as such.\n\n"
+            "Hyperparameters come from -w FILE, or --config_from_run RUN: a trial id that sweep printed ('Best run\n"
+            "trial_0002 with eval_f1=...') of the sweep folder -m SWEEP_DIR, a sweep or run folder, or\n"
+            "registry:NAME@VERSION. Flags override them.\n\n"
+            "examples:\n"
+            "  cross_validate data/train.parquet parquet -t test -v valid -w hyperparams.json -k 5 -o cv\n"
+            "  cross_validate data/train.parquet parquet --config_from_run trial_0002 -m sweep_out -k 5 -o cv"
+        ),
+        formatter_class=HelpFormatter,
+    )
+    add_data_arguments(parser, with_tokeniser=False)
+    parser.add_argument("--tokeniser_path", metavar="JSON",
+                        help="tokeniser the data was encoded with (default: tokenizer.json beside TRAIN)")
+    parser.add_argument("-w", "--hyperparameters", metavar="JSON", help="HF TrainingArguments-style JSON")
+    parser.add_argument("-c", "--config_from_run", metavar="RUN",
+                        help="take hyperparameters from a recorded run: a trial id printed by sweep (looked up in -m), "
+                             "a sweep or run folder, a model folder, or registry:NAME@VERSION")
+    parser.add_argument("-m", "--model_path", metavar="SWEEP_DIR",
+                        help=f"the sweep folder whose trial --config_from_run names (default: {DEFAULT_SWEEP_DIR}); "
+                             "alone, a sweep, run or model folder whose settings to use. Every fold still trains "
+                             "from a fresh initialisation")
+    parser.add_argument("-k", "--folds", type=int, default=5, help="number of folds (default: 5)")
+    parser.add_argument("-o", "--output_dir", default="cv_out", help="output folder (default: cv_out)")
+    parser.add_argument("-d", "--device", choices=["auto", "cpu", "cuda"], default=argparse.SUPPRESS,
+                        help="where to train (default: auto)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished cross-validation in OUT")
+    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    add_label_argument(parser)
+    add_tracker_arguments(parser, default_group="crossval")
+    add_config_arguments(parser, TrainConfig, skip=("device",))
+    add_config_arguments(parser, ModelConfig)
+    return parser
+
+
+def _body(argv: list[str] | None) -> int:
+    logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
+    args = build_parser().parse_args(argv)
+    print_notes(tracking_notes(args, "cross_validate"))
+    run = args.config_from_run or args.model_path
+    settings = None
+    if run:
+        if args.hyperparameters:
+            raise InputError("--config_from_run", "give either -w or --config_from_run/-m, not both")
+        settings = resolve_run(run, args.model_path if args.config_from_run else None)
+        print(f"hyperparameters from {settings.source}")
+    tokeniser = args.tokeniser_path or str(Path(args.train).parent / "tokenizer.json")
+    values = settings.values if settings else (read_hyperparams(args.hyperparameters) if args.hyperparameters else {})
+    model_config, train_config = configs_from_args(args, values, settings.source if settings else
+                                                   (args.hyperparameters or "flags"))
+    data = TrainingData(args.train, args.format, tokeniser, args.test, args.valid, label_column(args))
+    try:
+        result = cross_validate(data, model_config, train_config, args.folds, args.output_dir, args.overwrite,
+                                not args.no_progress, tracking=tracking_tags(args), training_arguments=values)
+    except KeyboardInterrupt:
+        finished = sorted(str(path.parent) for path in Path(args.output_dir).glob(f"fold_*/{METRICS_FILE}"))
+        kept = f"kept the finished folds {', '.join(finished)}" if finished else "no fold had finished"
+        print(f"cross_validate: interrupted; {kept}; no summary was written; run the command again with "
+              "--overwrite to start over", file=sys.stderr)
+        return 130
+    for key in ("test_mcc", "test_roc_auc", "test_f1"):
+        figures = result["summary"][key]
+        baseline = result["summary"].get(f"kmer_1_4_{key}")
+        beside = f"   (1–4-mer baseline {baseline['mean']:.3f} ± {baseline['sd']:.3f})" if baseline else ""
+        print(f"{key.removeprefix('test_')}: {figures['mean']:.3f} ± {figures['sd']:.3f}{beside}")
+    collapsed = result["collapsed_folds"]
+    if collapsed:
+        print(f"COLLAPSED: {len(collapsed)} of {args.folds} folds ({', '.join(map(str, collapsed))}) predicted one "
+              f"class or no better than chance on validation; see {args.output_dir}/report.html")
+    print(f"per fold: {args.output_dir}/{FOLDS_FILE}  summary: {args.output_dir}/{CV_METRICS_FILE}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``cross_validate``."""
+    return run_command(_body, argv, "cross_validate")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

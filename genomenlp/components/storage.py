@@ -1,0 +1,514 @@
+"""Local and object-storage paths (``s3://…`` through fsspec) with atomic writes.
+
+A single file lands under a temporary name first and is renamed into place when complete (one PUT
+on object storage, which S3 makes visible whole or not at all).
+
+A multi-file output (a dataset, a model, a report folder) is built in a local staging folder and
+published as one step:
+
+- **Local**: the staging folder, a hidden sibling ``.NAME.PID.ID.tmp``, is renamed into place.
+- **Object storage** (commit-marker design): every object is uploaded under a staging prefix beside
+  the target (``.NAME.staging-ID/``), ``_SUCCESS`` last. Only then is the target touched: its old
+  ``_SUCCESS`` is removed (readers now refuse it, but no old object has been deleted), the staged
+  objects are copied into place server-side, the new ``_SUCCESS`` is written last, and only after
+  that are old objects that the new set lacks deleted, and the staging prefix removed.
+
+Every folder this module publishes holds ``_SUCCESS`` (local ones too, so a folder copied to a
+bucket stays readable), and every reader of an ``s3://`` folder calls :func:`require_complete`,
+which refuses a prefix without it: an interrupted upload is never taken for a complete output.
+
+Staging space is removed on every exit path but SIGKILL (the commands turn SIGTERM into a normal
+exit); what a killed run left (its local staging folder, hidden siblings, staging prefixes) is
+removed by the next run that writes the same output. Two runs writing the same output at the same
+time are not supported.
+
+Object-storage calls use botocore's standard retry mode (exponential backoff with jitter); when the
+store cannot be reached, or refuses the credentials, :func:`describe_environment_error` turns the
+error into one line naming the endpoint and what to check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from genomenlp.components.bundled import resolve_bundled
+from genomenlp.components.errors import InputError
+
+# The same retry policy as the ZenML S3 artifact store (genomenlp/platform/stacks.py); AWS_MAX_ATTEMPTS,
+# botocore's own variable, lowers or raises the attempts.
+S3_RETRIES = {"mode": "standard", "max_attempts": 10}
+COMMIT_MARKER = "_SUCCESS"
+LOCAL_STAGING_PREFIX = "genomenlp-out-"
+# Fault injection for tests: the process SIGKILLs itself after this many objects were transferred
+# to object storage (uploads and server-side copies, counted together).
+FAULT_KILL_AFTER_OBJECTS = "GENOMENLP_FAULT_KILL_AFTER_OBJECTS"
+_LEGACY_STAGING_AGE = 24 * 3600
+_STAGING_PREFIX = re.compile(r"^\.(?P<name>.+)\.staging-[0-9a-f]{12}$")
+# .NAME.PID.HEX.tmp / .old are this module's; .NAME.HEX8.tmp / .old are what earlier versions made.
+_LOCAL_SIBLING = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[0-9a-f]{8}\.(?:tmp|old)$")
+
+
+def is_remote(path: str | os.PathLike) -> bool:
+    """Whether a path names object storage (has a URL scheme such as ``s3://``)."""
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+def storage_options(path: str | os.PathLike) -> dict:
+    """Fsspec options for a path: botocore's retry configuration for ``s3://``."""
+    if not str(path).startswith(("s3://", "s3a://")):
+        return {}
+    retries = dict(S3_RETRIES)
+    if os.environ.get("AWS_MAX_ATTEMPTS", "").isdigit():
+        retries["max_attempts"] = int(os.environ["AWS_MAX_ATTEMPTS"])
+    options = {"config_kwargs": {"retries": retries, "connect_timeout": 10, "read_timeout": 60}}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        # Explicit, so fsspec's cache of filesystems tells endpoints apart when the environment changes.
+        options["client_kwargs"] = {"endpoint_url": endpoint}
+    return options
+
+
+def _filesystem(path: str | os.PathLike):
+    import fsspec
+
+    fs, fs_path = fsspec.core.url_to_fs(str(path), **storage_options(path))
+    return fs, fs_path
+
+
+def exists(path: str | os.PathLike) -> bool:
+    """Whether a file or folder exists, locally or in object storage."""
+    fs, fs_path = _filesystem(path)
+    return fs.exists(fs_path)
+
+
+def join(base: str | os.PathLike, *parts: str) -> str:
+    """Join path parts with ``/`` for URLs and the OS separator for local paths."""
+    if is_remote(base):
+        return "/".join([str(base).rstrip("/"), *parts])
+    return str(Path(base, *parts))
+
+
+def parent_of(path: str | os.PathLike) -> str:
+    """The folder holding a file, for URLs and local paths alike."""
+    if is_remote(path):
+        return str(path).rstrip("/").rsplit("/", 1)[0]
+    return str(Path(path).parent)
+
+
+def open_input(path: str | os.PathLike) -> IO[bytes]:
+    """Open a local or remote file for binary reading, with a one-line error when it is missing."""
+    import fsspec
+
+    try:
+        return fsspec.open(resolve_bundled(path), "rb", **storage_options(path)).open()
+    except FileNotFoundError:
+        raise InputError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise InputError(str(path), "is a folder, expected a file") from None
+    except PermissionError as error:
+        described = describe_environment_error(error, str(path))
+        raise InputError(str(path), "permission denied") if described is None else described from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """Read a whole (small) UTF-8 text file, local or remote."""
+    with open_input(path) as handle:
+        data = handle.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(str(path), "is not UTF-8 text") from None
+
+
+def require_complete(folder: str | os.PathLike) -> None:
+    """Refuse an ``s3://`` folder without its commit marker (an interrupted or foreign upload).
+
+    Local folders are published by one rename and need no check.
+    """
+    if not is_remote(folder):
+        return
+    fs, fs_path = _filesystem(folder)
+    if fs.exists(f"{fs_path.rstrip('/')}/{COMMIT_MARKER}"):
+        return
+    if not fs.exists(fs_path):
+        raise InputError(str(folder), "no such folder")
+    raise InputError(str(folder), f"has no {COMMIT_MARKER} marker, so it is an incomplete (interrupted) output: "
+                     f"run the command that makes it again with --overwrite (if you copied a complete folder "
+                     f"there yourself, add an empty {COMMIT_MARKER} object)")
+
+
+def _is_within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def ensure_absent(path: str | os.PathLike, overwrite: bool, folder: bool | None = None) -> None:
+    """Refuse to replace something the user made unless asked (checked before long work starts).
+
+    An empty folder counts as absent for a folder output. With ``overwrite``, targets that cannot be
+    replaced safely are still refused, each with its reason: a symbolic link (replacing it would
+    replace the link, not what the user thinks), the current folder or one holding it, a file where a
+    folder is written or a folder where a file is written.
+
+    Args:
+        path: The output, local or ``s3://``.
+        overwrite: Whether the user passed ``--overwrite``.
+        folder: True for a folder output, False for a file, None when the caller does not say.
+    """
+    if is_remote(path):
+        scheme_free = str(path).split("://", 1)[1].strip("/")
+        if "/" not in scheme_free:
+            raise InputError(str(path), "is a whole bucket: give a folder inside it (s3://bucket/folder)")
+        if not overwrite and exists(path):
+            raise InputError(str(path), "already exists; pass --overwrite to replace it")
+        return
+    target = Path(path)
+    if target.is_symlink():
+        raise InputError(str(path), f"is a symbolic link (to {os.readlink(target)}); give the real path or remove "
+                         "the link: --overwrite does not replace links")
+    if not target.exists():
+        return
+    if folder is not False and target.is_dir() and not any(target.iterdir()):
+        return
+    if not overwrite:
+        raise InputError(str(path), "already exists; pass --overwrite to replace it")
+    if folder and not target.is_dir():
+        raise InputError(str(path), "is a file, not a folder: --overwrite replaces only a folder here; remove it "
+                         "or choose another output")
+    if folder is False and target.is_dir():
+        raise InputError(str(path), "is a folder, not a file: --overwrite replaces only a file here; remove it "
+                         "or choose another output")
+    if target.is_dir() and _is_within(Path.cwd().resolve(), target.resolve()):
+        raise InputError(str(path), "is the current folder or holds it, so it cannot be replaced: choose a new "
+                         "output folder")
+
+
+def prepare_resumable_dir(path: str | os.PathLike, overwrite: bool, finished: str | None, state: str,
+                          what: str = "run") -> Path:
+    """A local output folder that doubles as a command's checkpoint store, checked before work starts.
+
+    The folder may be absent, empty or this command's own resumable state (it holds ``state``, the
+    checkpoint folder of an interrupted run); anything else, a finished run (``finished`` present)
+    included, is refused without ``overwrite``, and with it removed after :func:`ensure_absent`'s
+    safety checks (never a link, a file or the current folder).
+
+    Args:
+        path: The output folder.
+        overwrite: Whether the user passed ``--overwrite``.
+        finished: File whose presence marks a finished run (``metrics.json``); None when a finished run
+            is continued too (a sweep's study).
+        state: Entry whose presence marks a resumable run (``checkpoints``).
+        what: What a finished run is called in the message.
+
+    Returns:
+        The folder, as a path.
+    """
+    out = Path(path)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        ensure_absent(out, True, folder=True)
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    if finished and (out / finished).exists() and not overwrite:
+        raise InputError(str(path), f"holds a finished {what}; pass --overwrite to replace it")
+    if not overwrite and not (out / state).exists():
+        shown = ", ".join(sorted(entry.name for entry in out.iterdir())[:4])
+        raise InputError(str(path), f"is not empty ({shown}…) and holds no interrupted run to resume ({state}/): "
+                         "pass --overwrite to replace it, or choose another folder")
+    if overwrite:
+        ensure_absent(out, True, folder=True)
+        shutil.rmtree(out)
+    return out
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> None:
+    """Write a file in one step: a temporary sibling, then a rename (one PUT on object storage).
+
+    Args:
+        path: Destination, local or ``s3://``.
+        data: The whole content.
+        overwrite: Replace an existing file; otherwise an existing file is an error.
+    """
+    ensure_absent(path, overwrite, folder=False)
+    if is_remote(path):
+        fs, fs_path = _filesystem(path)
+        fs.pipe_file(fs_path, data)
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, overwrite: bool = False) -> None:
+    """Write UTF-8 text atomically (see :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_local_staging(folder: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the local staging folders of runs that died (their process is gone).
+
+    Args:
+        folder: Where staging folders are made (default: the temporary folder).
+
+    Returns:
+        What was removed.
+    """
+    removed = []
+    base = Path(folder or tempfile.gettempdir())
+    for candidate in base.glob(f"{LOCAL_STAGING_PREFIX}*"):
+        if not candidate.is_dir() or candidate.is_symlink():
+            continue
+        owner, dash, _ = candidate.name.removeprefix(LOCAL_STAGING_PREFIX).partition("-")
+        if dash and owner.isdigit():
+            dead = not _alive(int(owner))
+        else:  # named by an earlier version, without its process id: judged by age
+            dead = time.time() - candidate.stat().st_mtime > _LEGACY_STAGING_AGE
+        if dead:
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
+def _clean_stale_siblings(final: Path) -> None:
+    """Remove hidden ``.NAME.….tmp`` / ``.old`` siblings of ``final`` that a killed run left."""
+    if not final.parent.is_dir():
+        return
+    for candidate in final.parent.glob(f".{glob.escape(final.name)}.*"):
+        match = _LOCAL_SIBLING.match(candidate.name)
+        if not match or match["name"] != final.name or candidate.is_symlink():
+            continue
+        if match["pid"] and _alive(int(match["pid"])) and int(match["pid"]) != os.getpid():
+            continue
+        if candidate.is_dir():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                candidate.unlink()
+
+
+def _clean_stale_prefixes(fs, target: str) -> None:
+    """Remove the staging prefixes beside ``target`` that earlier (killed) runs left."""
+    parent, _, name = target.rstrip("/").rpartition("/")
+    if not parent:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        for entry in fs.ls(parent, detail=False, refresh=True):
+            match = _STAGING_PREFIX.match(entry.rstrip("/").rsplit("/", 1)[-1])
+            if match and match["name"] == name:
+                fs.rm(entry, recursive=True)
+
+
+class _Transfers:
+    """Counts objects sent to object storage; the fault-injection hook kills the process at its count."""
+
+    def __init__(self) -> None:
+        limit = os.environ.get(FAULT_KILL_AFTER_OBJECTS, "")
+        self.limit = int(limit) if limit.isdigit() else None
+        self.count = 0
+
+    def done(self) -> None:
+        self.count += 1
+        if self.limit is not None and self.count >= self.limit:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _relative_files(fs, prefix: str) -> set[str]:
+    if not fs.exists(prefix):
+        return set()
+    return {key[len(prefix) + 1:] for key in fs.find(prefix) if key.startswith(prefix + "/")}
+
+
+def _publish_remote(staging: Path, url: str) -> None:
+    """Upload ``staging`` under a staging prefix, then copy it into place with the marker last (see module doc)."""
+    fs, target = _filesystem(url)
+    target = target.rstrip("/")
+    parent, _, name = target.rpartition("/")
+    stage = f"{parent}/.{name}.staging-{uuid.uuid4().hex[:12]}"
+    files = sorted(path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file())
+    ordered = [path for path in files if path != COMMIT_MARKER] + [COMMIT_MARKER]
+    transfers = _Transfers()
+    reachable = True
+    try:
+        for relative in ordered:
+            fs.put_file(str(staging / relative), f"{stage}/{relative}")
+            transfers.done()
+        fs.invalidate_cache()
+        old = _relative_files(fs, target)
+        if COMMIT_MARKER in old:
+            fs.rm_file(f"{target}/{COMMIT_MARKER}")
+        for relative in ordered:
+            fs.copy(f"{stage}/{relative}", f"{target}/{relative}")
+            transfers.done()
+        stale = sorted(old - set(ordered))
+        if stale:
+            fs.rm([f"{target}/{relative}" for relative in stale])
+    except Exception as error:
+        # A store that cannot be reached would make the clean-up retry for as long again; the next run
+        # removes the staging prefix instead.
+        reachable = not any(_is_connection_error(link) for link in _chain(error))
+        raise
+    finally:
+        if reachable:
+            # Clean-up must not replace the error that brought us here.
+            with contextlib.suppress(Exception):
+                fs.rm(stage, recursive=True)
+        fs.invalidate_cache()
+
+
+def write_commit_marker(folder: Path) -> None:
+    """Write ``_SUCCESS`` (what was published and when) into a finished staging folder."""
+    files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    (folder / COMMIT_MARKER).write_text(json.dumps({"written": stamp, "files": files}) + "\n", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Build an output folder under a temporary name and publish it when complete (see module doc).
+
+    Yields a local staging folder. On success it replaces ``path`` (a local folder, renamed; or an
+    ``s3://`` prefix, staged and copied into place, ``_SUCCESS`` last); on failure it is removed and
+    ``path`` is untouched.
+
+    Args:
+        path: The final folder, local or ``s3://``.
+        overwrite: Replace an existing folder; otherwise an existing folder is an error.
+    """
+    ensure_absent(path, overwrite, folder=True)
+    remote = is_remote(path)
+    clean_stale_local_staging()
+    if remote:
+        fs, fs_path = _filesystem(path)
+        _clean_stale_prefixes(fs, fs_path)
+        staging = Path(tempfile.mkdtemp(prefix=f"{LOCAL_STAGING_PREFIX}{os.getpid()}-"))
+    else:
+        final = Path(path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _clean_stale_siblings(final)
+        staging = final.parent / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        staging.mkdir()
+    try:
+        yield staging
+        write_commit_marker(staging)
+        if remote:
+            _publish_remote(staging, str(path))
+        else:
+            _swap_local(staging, Path(path))
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_local(staging: Path, final: Path) -> None:
+    if final.is_dir() and not any(final.iterdir()):
+        final.rmdir()
+    if not final.exists():
+        staging.rename(final)
+        return
+    # Move the old folder aside first so the swap never leaves neither in place.
+    old = final.parent / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.old"
+    final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3 (default endpoint)"
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    """Whether botocore gave up reaching the endpoint (refused, timed out or dropped connections)."""
+    import botocore.exceptions as boto
+
+    return isinstance(error, boto.EndpointConnectionError | boto.ConnectTimeoutError | boto.ConnectionClosedError
+                      | boto.ReadTimeoutError)
+
+
+_CREDENTIAL_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden", "403",
+                     "ExpiredToken", "InvalidToken", "AuthorizationHeaderMalformed")
+
+
+def describe_environment_error(error: BaseException, where: str | None = None) -> InputError | None:
+    """A one-line :class:`InputError` for a failure of the environment rather than of the code.
+
+    Covers an object store that cannot be reached (after botocore's retries) or that refuses the
+    credentials, the file-size limit (``ulimit -f``, EFBIG) and a full disk. Anything else gives None.
+
+    Args:
+        error: The exception (its causes are searched too).
+        where: The path being read or written, when known.
+    """
+    try:
+        import botocore.exceptions as boto
+    except ImportError:  # pragma: no cover - botocore comes with s3fs
+        boto = None
+    for link in _chain(error):
+        if boto is not None and isinstance(link, boto.NoCredentialsError | boto.PartialCredentialsError):
+            return InputError(where or _endpoint(), "no object-storage credentials found: set AWS_ACCESS_KEY_ID "
+                              "and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)")
+        if boto is not None and _is_connection_error(link):
+            from urllib.parse import urlsplit
+
+            url = getattr(link, "kwargs", {}).get("endpoint_url") or _endpoint()
+            parts = urlsplit(url)
+            endpoint = f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
+            attempts = storage_options("s3://")["config_kwargs"]["retries"]["max_attempts"]
+            return InputError(where or url, f"cannot reach the object store at {endpoint} (gave up after "
+                              f"{attempts} attempts with backoff; AWS_MAX_ATTEMPTS sets how many): check "
+                              "AWS_ENDPOINT_URL, the network and that the server is up")
+        text = str(link)
+        code = ""
+        if boto is not None and isinstance(link, boto.ClientError):
+            code = str(link.response.get("Error", {}).get("Code", ""))
+        if (code in _CREDENTIAL_CODES or (isinstance(link, PermissionError) and where and is_remote(where))
+                or any(name in text for name in _CREDENTIAL_CODES[:3])):
+            return InputError(where or _endpoint(), f"the object store at {_endpoint()} refused the request "
+                              f"({code or text.splitlines()[0] if text else 'forbidden'}): check AWS_ACCESS_KEY_ID, "
+                              "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and the bucket's permissions")
+        if isinstance(link, PermissionError) and link.filename and not is_remote(str(link.filename)):
+            return InputError(str(link.filename), "permission denied: choose a location you may write to, or fix "
+                              "its permissions")
+        if isinstance(link, OSError) and link.errno == errno.EFBIG:
+            return InputError(link.filename or where or "output", "file size limit reached while writing (ulimit "
+                              "-f): raise the limit or write elsewhere; nothing was published")
+        if isinstance(link, OSError) and link.errno in (errno.ENOSPC, errno.EDQUOT):
+            return InputError(link.filename or where or "output", "no space left on the device (or quota "
+                              "exceeded) while writing: free space or write elsewhere; nothing was published")
+    return None

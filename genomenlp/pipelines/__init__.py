@@ -1,0 +1,1 @@
+"""ZenML pipelines: pure wiring of ``genomenlp/steps/``, configured by ``genomenlp/pipelines/configs/*.yaml``."""

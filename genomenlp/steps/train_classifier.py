@@ -1,0 +1,83 @@
+"""Step: train the classifier with the chosen hyperparameters and report it on the test split."""
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import PositiveInt
+from zenml import ArtifactConfig, get_step_context, log_metadata, step
+from zenml.enums import ArtifactType
+from zenml.types import HTMLString
+
+from genomenlp.components.export import staging_folder
+from genomenlp.components.headlines import training_headlines
+from genomenlp.components.names import Artifacts
+from genomenlp.components.registry import version_metadata
+from genomenlp.components.training.config import (
+    ModelConfig,
+    TrainConfig,
+    model_config_from_mapping,
+    training_config_from_mapping,
+)
+from genomenlp.components.training.run import MODEL_DIR, REPORT_FILE
+from genomenlp.components.training_operator.config import DistributedConfig
+from genomenlp.components.training_operator.job import train_command
+from genomenlp.steps.support.accelerated_stage import run_stage
+from genomenlp.steps.support.training_job import run_as_pytorch_job
+
+
+@step
+def train_classifier(
+    dataset_dir: Path,
+    hyperparameters: dict,
+    model: ModelConfig,
+    training: TrainConfig,
+    init_digests: dict | None = None,
+    processes_per_pod: PositiveInt = 1,
+    distributed: DistributedConfig | None = None,
+) -> tuple[
+    # A model artifact: a run with a ZenML `model:` lists it among the version's models.
+    Annotated[Path, ArtifactConfig(name=Artifacts.MODEL_DIR, artifact_type=ArtifactType.MODEL)],
+    Annotated[dict, Artifacts.TRAINING_METRICS],
+    Annotated[Path, Artifacts.TRAINING_DIR],
+    Annotated[HTMLString, Artifacts.TRAINING_REPORT],
+]:
+    """Train one model, pick its epoch on valid and score it on test beside the baselines.
+
+    Args:
+        dataset_dir: Dataset folder (splits as parquet and its ``tokenizer.json``).
+        hyperparameters: Settings that override ``model`` and ``training`` (a sweep's best).
+        model: Model shape.
+        training: Training settings.
+        init_digests: Digest of the encoder ``training.init_from`` names; only part of the cache key.
+        processes_per_pod: Training processes in this step's pod, one per GPU; above 1 they run under ZenML's
+            ``run_with_accelerate`` (DDP, or FSDP with ``training.fsdp``), and this step still logs once.
+        distributed: Run the training as a Kubeflow Training Operator PyTorchJob of this many workers and
+            GPUs each instead (multi-node), and pick its outputs up from the artifact store.
+
+    Returns:
+        The HF model folder (model, tokeniser, ``genomenlp.json``), the metrics summary, the whole run
+        folder as the ``train`` command writes it (the pipeline's export step copies it to
+        ``output_dir``) and its ``report.html``.
+    """
+    source = Artifacts.BEST_HYPERPARAMETERS
+    model = model_config_from_mapping({**model.model_dump(), **hyperparameters}, source)
+    training = training_config_from_mapping({**training.model_dump(), **hyperparameters}, source)
+    folder = staging_folder("train")
+    if distributed is not None:
+        metrics = run_as_pytorch_job("train", distributed, dataset_dir, folder, lambda data: train_command(
+            data, model, training, distributed.gpus_per_worker))
+    else:
+        metrics = run_stage("train", {"dataset_dir": str(dataset_dir), "model": model.model_dump(mode="json"),
+                                      "training": training.model_dump(mode="json"), "out_dir": str(folder)},
+                            processes_per_pod)
+    scalars, context = version_metadata(metrics), get_step_context()
+    log_metadata({**scalars, **training_headlines(metrics)})
+    # The run page shows the headline figures without opening the step.
+    log_metadata(training_headlines(metrics), run_id_name_or_prefix=context.pipeline_run.id)
+    # infer_model raises unless the step or its pipeline is configured with a `model:`.
+    if context.model_version is not None:
+        log_metadata(scalars, infer_model=True)
+    # The report needs the baselines, which a dataset without k-mer features lacks.
+    report = folder / REPORT_FILE
+    html = report.read_text(encoding="utf-8") if report.exists() else "<p>no report: no baseline could be fitted</p>"
+    return folder / MODEL_DIR, metrics, folder, HTMLString(html)

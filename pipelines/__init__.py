@@ -1,1 +1,0 @@
-"""ZenML pipelines: pure wiring of ``steps/``, configured by ``pipelines/configs/*.yaml``."""
