@@ -125,16 +125,18 @@ def main() -> None:
             inputs[f"gzip bomb {args.bomb_gib:g} GiB ({bomb.stat().st_size / 1e6:.1f} MB)"] = (bomb, None)
         for name, (path, mbp) in inputs.items():
             cases = {
-                "read": [python, "-c", "import sys; sys.path.insert(0, sys.argv[2]); from genomenlp.components.fasta import "
-                         "read_fasta\ntry:\n    print(sum(len(r.sequence) for r in read_fasta(sys.argv[1])))\n"
+                "read": [python, "-c", "import sys; sys.path.insert(0, sys.argv[2]); "
+                         "from genomenlp.components.fasta import read_fasta\ntry:\n"
+                         "    print(sum(len(r.sequence) for r in read_fasta(sys.argv[1])))\n"
                          "except Exception as e:\n    print(e, file=sys.stderr); sys.exit(2)", str(path), str(ROOT)],
-                "create_dataset": [python, "-m", "genomenlp.components.cli.create_dataset", str(path), str(scratch / "b.fa"),
-                                   str(scratch / "kmers.json"), "-o", str(scratch / f"ds_{time.time_ns()}"),
-                                   "--no_progress", "--reverse_complement", "none"],
+                "create_dataset": [python, "-m", "genomenlp.components.cli.create_dataset", str(path),
+                                   str(scratch / "b.fa"), str(scratch / "kmers.json"),
+                                   "-o", str(scratch / f"ds_{time.time_ns()}"), "--no_progress",
+                                   "--reverse_complement", "none"],
                 "predict": [python, "-m", "genomenlp.components.cli.predict", str(scratch / "model_files"), str(path),
                             "-o", str(scratch / f"p_{time.time_ns()}.tsv"), "-d", "cpu"],
-                "interpret": [python, "-m", "genomenlp.components.cli.interpret", str(scratch / "model_files"), str(path),
-                              "-o", str(scratch / f"i_{time.time_ns()}"), "-d", "cpu", "--no_progress"],
+                "interpret": [python, "-m", "genomenlp.components.cli.interpret", str(scratch / "model_files"),
+                              str(path), "-o", str(scratch / f"i_{time.time_ns()}"), "-d", "cpu", "--no_progress"],
             }
             for command in args.commands:
                 if command == "predict" and mbp is not None and mbp > args.predict_max_mbp:

@@ -111,7 +111,14 @@ def measure(home: Path, args) -> dict:
     from zenml.enums import ExecutionStatus
     from zenml.utils import source_utils
 
-    from genomenlp.components.configs import DatasetConfig, InterpretConfig, KmerConfig, ModelConfig, SweepSpec, TrainConfig
+    from genomenlp.components.configs import (
+        DatasetConfig,
+        InterpretConfig,
+        KmerConfig,
+        ModelConfig,
+        SweepSpec,
+        TrainConfig,
+    )
     from genomenlp.pipelines.dataset_pipeline import dataset_pipeline
     from genomenlp.pipelines.training_pipeline import training_pipeline
     from genomenlp.steps.build_kmer_tokeniser import build_kmer_tokeniser

@@ -16,6 +16,7 @@ from zenml.pipelines.pipeline_definition import Pipeline
 from genomenlp.components.errors import InputError
 from genomenlp.components.names import Models
 from genomenlp.platform import cli
+from genomenlp.platform.config_overlay import load_run_config
 from genomenlp.platform.run_config import check_run_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -267,3 +268,21 @@ def test_the_reference_pretraining_config_passes(tmp_path):
     path = tmp_path / "pretraining_pipeline.yaml"
     path.write_text(yaml.safe_dump(GOOD_PRETRAINING))
     assert check_run_config(_pipelines()["pretraining_pipeline"], path) == GOOD_PRETRAINING
+
+
+def _positive_label(path: Path) -> str | None:
+    return (load_run_config(path)["parameters"].get("training") or {}).get("positive_label")
+
+
+NAMING_POSITIVE = [path for path in YAMLS if _positive_label(path) is not None]
+
+
+def test_the_bundled_training_configs_name_their_positive_class():
+    assert {"training_pipeline.yaml", "training_pipeline_quick.yaml"} <= {path.name for path in NAMING_POSITIVE}
+
+
+@pytest.mark.parametrize("path", NAMING_POSITIVE, ids=lambda path: path.name)
+def test_positive_class_named_in_a_config_is_its_first_class(path):
+    """Reports name the positive class of ROC/PR curves; a config that sets it must mean the class of interest."""
+    labels = (load_run_config(path)["parameters"].get("dataset") or {}).get("labels")
+    assert labels and _positive_label(path) == labels[0], f"{path.name}: {_positive_label(path)!r}, classes {labels}"

@@ -5,11 +5,10 @@ from zenml.enums import ExecutionMode
 
 from genomenlp.components.configs import DatasetConfig, KmerConfig, TokeniseConfig
 from genomenlp.components.names import Pipelines
-from genomenlp.steps.build_kmer_tokeniser import build_kmer_tokeniser
+from genomenlp.pipelines.tokeniser_branch import tokeniser_step
 from genomenlp.steps.create_dataset import create_dataset
 from genomenlp.steps.export_outputs import export_outputs
 from genomenlp.steps.fingerprint_inputs import fingerprint_inputs
-from genomenlp.steps.train_tokeniser import train_tokeniser
 
 # Module-level defaults: frozen models, so sharing one instance across calls is safe.
 DEFAULT_TOKENISE = TokeniseConfig()
@@ -37,11 +36,6 @@ def dataset_pipeline(
         overwrite: Replace ``output_dir`` if it exists.
     """
     digests, _, _ = fingerprint_inputs(class_files)
-    if kmer is None:
-        tokenizer_json = train_tokeniser(class_files, tokenise, digests)
-        kmer_stride = 1
-    else:
-        tokenizer_json = build_kmer_tokeniser(class_files, kmer, digests)
-        kmer_stride = kmer.stride
+    tokenizer_json, kmer_stride = tokeniser_step(class_files, tokenise, kmer, digests)
     dataset_dir, _ = create_dataset(class_files, tokenizer_json, dataset, kmer_stride, digests)
     export_outputs(output_dir, overwrite, flat=True, dataset=dataset_dir)

@@ -5,12 +5,11 @@ from zenml.enums import ExecutionMode
 
 from genomenlp.components.configs import DatasetConfig, KmerConfig, ModelConfig, PretrainConfig, TokeniseConfig
 from genomenlp.components.names import Pipelines
-from genomenlp.steps.build_kmer_tokeniser import build_kmer_tokeniser
+from genomenlp.pipelines.tokeniser_branch import tokeniser_step
 from genomenlp.steps.create_dataset import create_dataset
 from genomenlp.steps.export_outputs import export_outputs
 from genomenlp.steps.fingerprint_inputs import fingerprint_inputs
 from genomenlp.steps.pretrain_encoder import pretrain_encoder
-from genomenlp.steps.train_tokeniser import train_tokeniser
 
 # Module-level defaults: frozen models, so sharing one instance across calls is safe.
 DEFAULT_TOKENISE = TokeniseConfig()
@@ -51,12 +50,7 @@ def pretraining_pipeline(
     """
     # One group for both: an edited class file re-runs the (cheap) tokeniser too.
     digests, _, _ = fingerprint_inputs([*corpus_files, *class_files])
-    if kmer is None:
-        tokenizer_json = train_tokeniser(corpus_files, tokenise, digests)
-        kmer_stride = 1
-    else:
-        tokenizer_json = build_kmer_tokeniser(corpus_files, kmer, digests)
-        kmer_stride = kmer.stride
+    tokenizer_json, kmer_stride = tokeniser_step(corpus_files, tokenise, kmer, digests)
     dataset_dir, _ = create_dataset(class_files, tokenizer_json, dataset, kmer_stride, digests)
     _, _, pretrain_dir = pretrain_encoder(corpus_files, dataset_dir, pretrain, model, kmer_stride,
                                           input_digests=digests)

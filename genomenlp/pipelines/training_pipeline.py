@@ -13,7 +13,7 @@ from genomenlp.components.configs import (
     TrainConfig,
 )
 from genomenlp.components.names import Pipelines
-from genomenlp.steps.build_kmer_tokeniser import build_kmer_tokeniser
+from genomenlp.pipelines.tokeniser_branch import tokeniser_step
 from genomenlp.steps.create_dataset import create_dataset
 from genomenlp.steps.cross_validate_model import cross_validate_model
 from genomenlp.steps.export_outputs import export_outputs
@@ -22,7 +22,6 @@ from genomenlp.steps.interpret_sequences import interpret_sequences
 from genomenlp.steps.promote_model import promote_model
 from genomenlp.steps.sweep_hyperparameters import sweep_hyperparameters
 from genomenlp.steps.train_classifier import train_classifier
-from genomenlp.steps.train_tokeniser import train_tokeniser
 
 # Module-level defaults: frozen models, so sharing one instance across calls is safe.
 DEFAULT_TOKENISE = TokeniseConfig()
@@ -69,12 +68,7 @@ def training_pipeline(
     # A registry reference in init_from names another encoder once a newer one is registered.
     init_from = [training.init_from] if training.init_from else None
     digests, init_digests, explain_digests = fingerprint_inputs(class_files, init_from, explain)
-    if kmer is None:
-        tokenizer_json = train_tokeniser(class_files, tokenise, digests)
-        kmer_stride = 1
-    else:
-        tokenizer_json = build_kmer_tokeniser(class_files, kmer, digests)
-        kmer_stride = kmer.stride
+    tokenizer_json, kmer_stride = tokeniser_step(class_files, tokenise, kmer, digests)
     dataset_dir, _ = create_dataset(class_files, tokenizer_json, dataset, kmer_stride, digests)
     best, _, sweep_dir, _ = sweep_hyperparameters(
         dataset_dir, sweep, model, training, trials, init_digests=init_digests

@@ -285,6 +285,7 @@ def _body(argv: list[str] | None) -> int:
     # Imported late: ZenML takes seconds to import, which --help and argument errors should not pay.
     from zenml.orchestrators.local import local_orchestrator
 
+    from genomenlp.platform.config_overlay import zenml_config_file
     from genomenlp.platform.run_config import check_run_config
     from genomenlp.steps.support.registry import install_registry_resolver
 
@@ -297,7 +298,8 @@ def _body(argv: list[str] | None) -> int:
     logging.getLogger(local_orchestrator.__name__).addFilter(_HideInputErrorTraceback())
     # Steps run in this process on the local orchestrator: `training.init_from: registry:…` resolves here.
     install_registry_resolver()
-    run = pipeline.with_options(config_path=str(args.config))()
+    with zenml_config_file(args.config) as config_file:
+        run = pipeline.with_options(config_path=str(config_file))()
     command.report(run)
     return 0
 

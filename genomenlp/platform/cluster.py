@@ -8,8 +8,9 @@
 * ``submit``: a normal ZenML run on the Kubeflow stack: the orchestrator compiles the same YAML
   and creates a Kubeflow run, or a recurring run when the YAML has a ``schedule:``.
 
-The pipeline YAMLs for the cluster are ``genomenlp/pipelines/configs/<pipeline>_kubeflow*.yaml``: the local
-configs' parameters plus each step's placement under ``settings:``.
+The pipeline YAMLs for the cluster are ``genomenlp/pipelines/configs/<pipeline>_kubeflow*.yaml``: overlays
+that ``extends:`` the local config and add each step's placement under ``settings:``
+(:mod:`genomenlp.platform.config_overlay`).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def add_commands(subparsers, commands: Mapping) -> None:
     submit_help = "run a pipeline on the Kubeflow stack (a recurring run when its YAML has a schedule)"
     parser = subparsers.add_parser("submit", help=submit_help, description=submit_help + (
         "\n\nexamples:\n  genomenlp-pipeline submit training --stack kubeflow\n"
-        "  genomenlp-pipeline submit training --config genomenlp/pipelines/configs/training_pipeline_kubeflow_nightly.yaml"
+        "  genomenlp-pipeline submit training \\\n"
+        "      --config genomenlp/pipelines/configs/training_pipeline_kubeflow_nightly.yaml"
     ), formatter_class=HelpFormatter)
     parser.add_argument("pipeline", choices=pipelines, metavar="PIPELINE", help=f"one of {', '.join(pipelines)}")
     parser.add_argument("--config", type=Path, help="run configuration YAML (default: the pipeline's _kubeflow.yaml)")
@@ -149,6 +151,7 @@ def compile_pipeline(pipeline, config: Path, output_dir: Path) -> Path:
     Returns:
         The written YAML.
     """
+    from genomenlp.platform.config_overlay import zenml_config_file
     from genomenlp.platform.kubeflow_flavor import workload_environments
     from genomenlp.platform.run_config import check_run_config
 
@@ -157,11 +160,13 @@ def compile_pipeline(pipeline, config: Path, output_dir: Path) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     # A named snapshot is ZenML's record of "this pipeline, configured, not yet run": the YAML's
     # tasks refer to it by id, so it can be uploaded to Kubeflow later.
-    configured = pipeline.with_options(config_path=str(config))
-    # with_options copies the pipeline as it is, including the wiring of an earlier call in this
-    # process: prepare again so the snapshot follows this YAML's parameters alone.
-    configured.prepare()
-    snapshot = configured.create_snapshot(name=f"{pipeline.name}-{stamp}")
+    # ZenML reads the file again when it compiles: it must exist until the snapshot is made.
+    with zenml_config_file(config) as config_file:
+        configured = pipeline.with_options(config_path=str(config_file))
+        # with_options copies the pipeline as it is, including the wiring of an earlier call in this
+        # process: prepare again so the snapshot follows this YAML's parameters alone.
+        configured.prepare()
+        snapshot = configured.create_snapshot(name=f"{pipeline.name}-{stamp}")
     try:
         return stack.orchestrator.compile_snapshot(
             snapshot,
@@ -181,6 +186,7 @@ def submit_pipeline(pipeline, config: Path):
     """
     from zenml.exceptions import EntityExistsError
 
+    from genomenlp.platform.config_overlay import zenml_config_file
     from genomenlp.platform.kubeflow_environment import KubeflowUnreachable
     from genomenlp.platform.run_config import check_run_config
 
@@ -188,7 +194,8 @@ def submit_pipeline(pipeline, config: Path):
     stack = _kubeflow_stack()
     try:
         stack.orchestrator.preflight()
-        return pipeline.with_options(config_path=str(config))()
+        with zenml_config_file(config) as config_file:
+            return pipeline.with_options(config_path=str(config_file))()
     except KubeflowUnreachable as error:
         raise InputError(f"stack {stack.name}", str(error)) from None
     except EntityExistsError as error:

@@ -12,10 +12,10 @@ import inspect
 import typing
 from pathlib import Path
 
-import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from genomenlp.components.errors import InputError
+from genomenlp.platform.config_overlay import load_run_config
 
 
 def _check_keys(section: object, allowed: typing.Iterable[str], source: str, where: str) -> dict:
@@ -112,7 +112,7 @@ def check_run_config(pipeline, path: str | Path) -> dict:
         path: The YAML file.
 
     Returns:
-        The parsed YAML.
+        The parsed YAML, with the configuration it ``extends:`` merged under it.
 
     Raises:
         InputError: On a missing or malformed file, an unknown key, a missing required pipeline
@@ -122,12 +122,7 @@ def check_run_config(pipeline, path: str | Path) -> dict:
     from zenml.config.step_configurations import StepConfigurationUpdate
 
     source = str(path)
-    try:
-        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(source, "no such configuration file") from None
-    except yaml.YAMLError as error:
-        raise InputError(source, f"not valid YAML ({str(error).splitlines()[0]})") from None
+    config = load_run_config(path)
     _check_keys(config, PipelineRunConfiguration.model_fields, source, "")
     if config.get("settings") is not None:
         _check_settings(config["settings"], source, "settings")

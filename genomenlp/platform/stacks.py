@@ -4,7 +4,8 @@
   ``make run`` and the tests use.
 * ``kubeflow``: the ``genomenlp_kubeflow`` orchestrator (:mod:`genomenlp.platform.kubeflow_flavor`), an
   S3 artifact store through s3fs, a container registry and an image builder, described by a small
-  YAML (``genomenlp/pipelines/configs/stacks/kubeflow.yaml``) and registered with ``genomenlp-pipeline stack register-kubeflow``.
+  YAML (``genomenlp/pipelines/configs/stacks/kubeflow.yaml``) and registered with
+  ``genomenlp-pipeline stack register-kubeflow``.
 
 Credentials never come from a file in the repository: the S3 artifact store reads them from a
 ZenML secret (created from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` in the environment

@@ -13,8 +13,7 @@ from genomenlp.components.registry import cv_metadata
 from genomenlp.components.training.config import (
     ModelConfig,
     TrainConfig,
-    model_config_from_mapping,
-    training_config_from_mapping,
+    apply_hyperparameters,
 )
 from genomenlp.components.training.cross_validation import cross_validate
 from genomenlp.components.training.run import REPORT_FILE, TrainingData
@@ -52,10 +51,7 @@ def cross_validate_model(
         ``output_dir``) and its report.
     """
     source = Artifacts.BEST_HYPERPARAMETERS
-    model = model_config_from_mapping({**model.model_dump(), **hyperparameters}, source)
-    training = training_config_from_mapping(
-        {**training.model_dump(), **hyperparameters}, source, {"num_train_epochs": epochs}
-    )
+    model, training = apply_hyperparameters(model, training, hyperparameters, source, {"num_train_epochs": epochs})
     # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
     install_registry_resolver()
     data = TrainingData.from_dataset_dir(dataset_dir)

@@ -15,8 +15,7 @@ from genomenlp.components.registry import version_metadata
 from genomenlp.components.training.config import (
     ModelConfig,
     TrainConfig,
-    model_config_from_mapping,
-    training_config_from_mapping,
+    apply_hyperparameters,
 )
 from genomenlp.components.training.run import MODEL_DIR, REPORT_FILE
 from genomenlp.components.training_operator.config import DistributedConfig
@@ -60,8 +59,7 @@ def train_classifier(
         ``output_dir``) and its ``report.html``.
     """
     source = Artifacts.BEST_HYPERPARAMETERS
-    model = model_config_from_mapping({**model.model_dump(), **hyperparameters}, source)
-    training = training_config_from_mapping({**training.model_dump(), **hyperparameters}, source)
+    model, training = apply_hyperparameters(model, training, hyperparameters, source)
     folder = staging_folder("train")
     if distributed is not None:
         metrics = run_as_pytorch_job("train", distributed, dataset_dir, folder, lambda data: train_command(

@@ -19,6 +19,7 @@ import yaml
 from harness import KatibStandIn, PodRunner, compiled_tasks, run_compiled_pipeline
 
 from genomenlp.platform import cli
+from genomenlp.platform.config_overlay import load_run_config
 from genomenlp.platform.stacks import KubeflowStackConfig, register_kubeflow_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ def pods(cluster, tiny_fasta_pair, tmp_path):
 
 def tiny_cluster_config(path: Path, katib_url: str) -> Path:
     """The cluster YAML with tiny parameters: placement, execution mode and Katib backend kept as they are."""
-    config = yaml.safe_load(CLUSTER_CONFIG.read_text(encoding="utf-8"))
+    config = load_run_config(CLUSTER_CONFIG)
     parameters = config["parameters"]
     parameters["class_files"] = ["data/tiny/class_a.fasta", "data/tiny/class_b.fasta"]
     parameters["explain"] = ["data/tiny/class_a.fasta"]

@@ -58,7 +58,8 @@ def test_an_installed_wheel_ships_its_configs_and_never_points_into_site_package
     workdir = tmp_path / "app"
     workdir.mkdir()
     probe = (
-        "import genomenlp.pipelines as pipelines, genomenlp.platform.cli as cli, genomenlp.platform.cluster as cluster\n"
+        "import genomenlp.pipelines as pipelines, genomenlp.platform.cli as cli\n"
+        "import genomenlp.platform.cluster as cluster\n"
         "from genomenlp.platform.stacks import load_stack_config\n"
         "print(pipelines.__file__); print(cli.PROJECT_ROOT)\n"
         "print(load_stack_config(cluster.DEFAULT_STACK_CONFIG).name)\n"

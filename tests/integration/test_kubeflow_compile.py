@@ -16,6 +16,7 @@ from kfp import components
 from genomenlp.components.errors import InputError
 from genomenlp.platform import cli
 from genomenlp.platform.cluster import kubeflow_config
+from genomenlp.platform.config_overlay import load_run_config
 from genomenlp.platform.kubeflow_flavor import SETTINGS_KEY, GenomeKubeflowOrchestratorSettings, kfp_cron
 from genomenlp.platform.run_config import check_run_config
 from genomenlp.platform.stacks import KubeflowStackConfig, register_kubeflow_stack
@@ -95,7 +96,7 @@ def _mebibytes(memory: str) -> str:
 
 @pytest.mark.parametrize("name", sorted(COMPILED))
 def test_every_task_carries_the_placement_its_yaml_gives(compiled, name):
-    config = yaml.safe_load(kubeflow_config(cli.COMMANDS[name].default_config).read_text())
+    config = load_run_config(kubeflow_config(cli.COMMANDS[name].default_config))
     tasks = _tasks(compiled[name])
 
     assert set(tasks) == set(config["steps"]), "every step of the pipeline has settings in its YAML"
@@ -152,7 +153,7 @@ def test_tasks_keep_the_pipeline_order(compiled):
 
 
 def _compile_with(project_root, tmp_path, base: str, change) -> tuple[int, str]:
-    config = yaml.safe_load((CONFIGS / base).read_text())
+    config = load_run_config(CONFIGS / base)
     change(config)
     path = tmp_path / base
     path.write_text(yaml.safe_dump(config))
@@ -188,10 +189,15 @@ def _without(config: dict, *keys: str) -> dict:
 
 
 @pytest.mark.parametrize("name", sorted(COMPILED))
-def test_cluster_configs_run_the_local_parameters(name):
-    local = yaml.safe_load(cli.COMMANDS[name].default_config.read_text())
-    cluster = yaml.safe_load(kubeflow_config(cli.COMMANDS[name].default_config).read_text())
+def test_cluster_configs_are_overlays_of_the_local_ones(name):
+    local_path = cli.COMMANDS[name].default_config
+    overlay = yaml.safe_load(kubeflow_config(local_path).read_text())
+    local, cluster = load_run_config(local_path), load_run_config(kubeflow_config(local_path))
 
+    # One source per setting: the overlay names its base and repeats none of its parameters.
+    assert overlay["extends"] == local_path.name
+    assert set(overlay.get("parameters", {})) <= ({"models"} if name == "compare" else set())
+    assert "model" not in overlay
     if name == "compare":
         # A pod has no model folders of the user's: on the cluster the models come from the registry.
         assert all(model.startswith("registry:") for model in cluster["parameters"]["models"])
@@ -204,9 +210,20 @@ def test_cluster_configs_run_the_local_parameters(name):
         assert cluster_parameters == step_config["parameters"], step
 
 
+def test_a_parameter_changed_in_the_local_config_reaches_the_cluster_config(tmp_path):
+    for name in ("training_pipeline.yaml", "training_pipeline_kubeflow.yaml",
+                 "training_pipeline_kubeflow_nightly.yaml"):
+        (tmp_path / name).write_text((CONFIGS / name).read_text())
+    local = yaml.safe_load((tmp_path / "training_pipeline.yaml").read_text())
+    local["parameters"]["folds"] = 7
+    (tmp_path / "training_pipeline.yaml").write_text(yaml.safe_dump(local))
+
+    assert load_run_config(tmp_path / "training_pipeline_kubeflow_nightly.yaml")["parameters"]["folds"] == 7
+
+
 def test_the_nightly_config_is_the_cluster_config_with_a_schedule():
-    cluster = yaml.safe_load((CONFIGS / "training_pipeline_kubeflow.yaml").read_text())
-    nightly = yaml.safe_load((CONFIGS / "training_pipeline_kubeflow_nightly.yaml").read_text())
+    cluster = load_run_config(CONFIGS / "training_pipeline_kubeflow.yaml")
+    nightly = load_run_config(CONFIGS / "training_pipeline_kubeflow_nightly.yaml")
 
     assert _without(nightly, "schedule") == cluster
     assert nightly["schedule"]["cron_expression"] == "0 2 * * *"
@@ -228,7 +245,7 @@ def test_the_nightly_config_is_the_cluster_config_with_a_schedule():
 def test_placement_mistakes_are_reported_with_their_key(tmp_path, settings, message):
     from genomenlp.pipelines.dataset_pipeline import dataset_pipeline
 
-    config = yaml.safe_load((CONFIGS / "dataset_pipeline_kubeflow.yaml").read_text())
+    config = load_run_config(CONFIGS / "dataset_pipeline_kubeflow.yaml")
     config["steps"]["create_dataset"]["settings"] = settings
     path = tmp_path / "dataset_pipeline_kubeflow.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -240,7 +257,7 @@ def test_placement_mistakes_are_reported_with_their_key(tmp_path, settings, mess
 def test_a_misspelt_schedule_is_reported(tmp_path):
     from genomenlp.pipelines.training_pipeline import training_pipeline
 
-    config = yaml.safe_load((CONFIGS / "training_pipeline_kubeflow_nightly.yaml").read_text())
+    config = load_run_config(CONFIGS / "training_pipeline_kubeflow_nightly.yaml")
     config["schedule"] = {"cron": "0 2 * * *"}
     path = tmp_path / "training_pipeline_kubeflow.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 from kfp_server_api.exceptions import ApiException
 
 from genomenlp.platform import cli
+from genomenlp.platform.config_overlay import load_run_config
 from genomenlp.platform.stacks import KubeflowStackConfig, register_kubeflow_stack
 
 # kfp.Client warns that it needs Kubeflow Pipelines 2.x on every construction.
@@ -157,7 +157,7 @@ def test_a_scheduled_config_creates_a_recurring_run_with_its_cron(kubeflow, serv
     assert recurring["mode"] == "ENABLE"
     assert recurring["service_account"] == "genomenlp-runner"
     executors = recurring["pipeline_spec"]["pipeline_spec"]["deploymentSpec"]["executors"]
-    assert len(executors) == len(yaml.safe_load(nightly.read_text())["steps"])
+    assert len(executors) == len(load_run_config(nightly)["steps"])
     assert not kubeflow.posted("/apis/v2beta1/runs")
     # ZenML keeps the schedule as written; only Kubeflow's copy has the seconds field.
     (schedule,) = server_client.list_schedules(name="training-nightly")

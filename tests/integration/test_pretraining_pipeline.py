@@ -22,8 +22,8 @@ from genomenlp.components.names import Artifacts, Pipelines
 from genomenlp.components.sequences import reverse_complement
 from genomenlp.components.tokenisers import build_kmer_tokenizer
 from genomenlp.components.tokenisers.common import BOS, EOS, MASK, PAD
-from genomenlp.platform import cli
 from genomenlp.pipelines.training_pipeline import training_pipeline
+from genomenlp.platform import cli
 
 ENCODER_MODEL = "tiny_genomic_bert_encoder"
 RECORD = 60

@@ -14,8 +14,8 @@ from zenml.enums import StackComponentType as Component
 
 from genomenlp.components.configs import DatasetConfig, KmerConfig
 from genomenlp.components.names import Artifacts
-from genomenlp.platform.cluster import using_stack
 from genomenlp.pipelines.dataset_pipeline import dataset_pipeline
+from genomenlp.platform.cluster import using_stack
 from genomenlp.platform.stacks import s3_artifact_store_configuration
 
 BUCKET = "zenml-artifacts"

@@ -17,10 +17,17 @@ import yaml
 from transformers import AutoModelForSequenceClassification
 from zenml.enums import ExecutionStatus, ModelStages
 
-from genomenlp.components.configs import DatasetConfig, InterpretConfig, ModelConfig, SweepSpec, TokeniseConfig, TrainConfig
+from genomenlp.components.configs import (
+    DatasetConfig,
+    InterpretConfig,
+    ModelConfig,
+    SweepSpec,
+    TokeniseConfig,
+    TrainConfig,
+)
 from genomenlp.components.names import Artifacts, Pipelines
-from genomenlp.platform import cli
 from genomenlp.pipelines.training_pipeline import training_pipeline
+from genomenlp.platform import cli
 
 TINY_DATASET = DatasetConfig(split_train=0.8, split_test=0.1, split_val=0.1)
 TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)

@@ -65,7 +65,8 @@ PIPELINE_FILES = sorted(
     if "@pipeline" in p.read_text(encoding="utf-8")
 )
 # Pipelines are wiring: steps, configs and names only; no stores, randomness, I/O or error handling.
-WIRING_IMPORTS = ("zenml", "genomenlp.components.configs", "genomenlp.components.names", "genomenlp.steps.")
+WIRING_IMPORTS = ("zenml", "genomenlp.components.configs", "genomenlp.components.names", "genomenlp.steps.",
+                  "genomenlp.pipelines.")
 
 
 def test_pipelines_exist():

@@ -66,8 +66,9 @@ def excluded(path: str) -> bool:
 @pytest.mark.parametrize("path", [
     ".venv/bin/python", ".venv/lib/python3.11/site-packages/torch/__init__.py", "runs/quick/train/metrics.json",
     ".git/HEAD", ".git", ".zen/config.yaml", "build/kubeflow/training_pipeline.yaml", "dist/genomenlp-0.1.0.whl",
-    "k8s/credentials/s3-credentials.env", "k8s/s3-credentials.env", ".env", "local.env", "genomenlp/pipelines/configs/a.env",
-    "genomenlp/components/__pycache__/errors.cpython-311.pyc", "genomenlp/components/errors.pyc", ".pytest_cache/v/cache/nodeids",
+    "k8s/credentials/s3-credentials.env", "k8s/s3-credentials.env", ".env", "local.env",
+    "genomenlp/pipelines/configs/a.env", "genomenlp/components/__pycache__/errors.cpython-311.pyc",
+    "genomenlp/components/errors.pyc", ".pytest_cache/v/cache/nodeids",
     "tests/.pytest_cache/README.md", ".ruff_cache/content", "genomenlp.egg-info/PKG-INFO", "tests/conftest.py",
     "sweep_out/experiment.yaml", "data/.DS_Store",
 ])

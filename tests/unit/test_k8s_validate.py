@@ -270,7 +270,8 @@ def test_katib_build_points_the_trials_at_the_registry(built):
     assert container["image"] == "registry.example.com/genomenlp:cuda-1"
 
 
-CLUSTER_TRAINING_CONFIGS = sorted((ROOT / "genomenlp" / "pipelines" / "configs").glob("training_pipeline_kubeflow*.yaml"))
+CLUSTER_TRAINING_CONFIGS = sorted(
+    (ROOT / "genomenlp" / "pipelines" / "configs").glob("training_pipeline_kubeflow*.yaml"))
 
 
 @pytest.mark.parametrize("path", CLUSTER_TRAINING_CONFIGS, ids=lambda p: p.name)
@@ -279,8 +280,9 @@ def test_the_experiment_each_cluster_training_run_submits_is_valid(path):
     # settings as fixed trial flags, and the dataset folder in the bucket.
     from genomenlp.components.katib.launcher import katib_trial_config
     from genomenlp.components.training.config import ModelConfig, TrainConfig
+    from genomenlp.platform.config_overlay import load_run_config
 
-    config = yaml.safe_load(path.read_text())
+    config = load_run_config(path)
     parameters = config["parameters"]
     step = config["steps"]["sweep_hyperparameters"].get("parameters", {})
     assert step.get("backend") == "katib"

@@ -49,7 +49,8 @@ def test_committed_experiment_is_the_builders_output_for_the_tutorial_sweep():
     assert COMMITTED.read_text() == expected, (
         "k8s/katib/experiment.yaml drifted from the builder; regenerate it with\n"
         "  python -c \"from genomenlp.components.katib.cli_support import write_experiment_yaml as w; "
-        "from genomenlp.components.katib.config import KatibConfig; from genomenlp.components.search.spec import load_sweep; "
+        "from genomenlp.components.katib.config import KatibConfig; "
+        "from genomenlp.components.search.spec import load_sweep; "
         "w(load_sweep('data/tutorial/sweep.json'), KatibConfig(), 'k8s/katib/experiment.yaml')\"")
 
 

@@ -36,6 +36,18 @@ def test_train_writes_model_metrics_history_plots_and_report(tiny_dataset, tmp_p
     tokenizer = PreTrainedTokenizerFast.from_pretrained(out / "model_files")
     assert tokenizer.pad_token == "<pad>" and tokenizer.cls_token == "<s>"
     assert "data:image/png;base64," in (out / "report.html").read_text()
+    # The positive class is the first class file given, in the figures, the curve and on the plots.
+    import pandas as pd
+    from PIL import Image
+    from sklearn.metrics import average_precision_score
+
+    assert summary["roc_positive_label"] == "with_motif"
+    predictions = pd.read_csv(out / "test_predictions.csv")
+    assert summary["test_pr_auc"] == pytest.approx(
+        average_precision_score(predictions["label"] == "with_motif", predictions["p_with_motif"]))
+    for plot in ("roc", "pr"):
+        words = Image.open(out / "plots" / f"{plot}.png").text["Description"]
+        assert "positive class: with_motif" in words and "without (" not in words, words
 
 
 def test_finished_run_is_not_replaced_without_overwrite(tiny_dataset, tmp_path):
@@ -100,12 +112,13 @@ def test_train_command_with_tutorial_file_and_flags(tiny_dataset, tmp_path, caps
     args = [tiny_dataset.train_path, "parquet", tiny_dataset.tokenizer_path, "-t", "test", "-v", "valid",
             "-w", str(tmp_path / "hyperparams.json"), "-o", str(out), "--num_train_epochs", "1",
             "--learning_rate", "0.002", "--num_layers", "1", "--hidden_size", "16", "--num_heads", "2",
-            "--intermediate_size", "32", "--no_progress", "-d", "cpu"]
+            "--intermediate_size", "32", "--no_progress", "-d", "cpu", "--positive_label", "without"]
     assert train.main(args) == 0
     printed = capsys.readouterr().out
     assert "report:" in printed and "test: MCC" in printed
     saved = (out / "model_files" / "genomenlp.json").read_text()
     assert '"learning_rate": 0.002' in saved and "HUB_TOKEN" not in saved and "hub_token" not in saved
+    assert json.loads((out / "metrics.json").read_text())["roc_positive_label"] == "without"
 
 
 def test_train_command_bad_input_is_one_line(tiny_dataset, tmp_path, capsys):
@@ -113,6 +126,9 @@ def test_train_command_bad_input_is_one_line(tiny_dataset, tmp_path, capsys):
             "--hidden_size", "10", "--num_heads", "3"]
     assert train.main(args) == 2
     assert "divisible" in capsys.readouterr().err
+    assert train.main([*args[:4], str(tmp_path / "z"), "--positive_label", "enhancer"]) == 2
+    assert "--positive_label: 'enhancer' is not a class" in capsys.readouterr().err
+    assert not (tmp_path / "z").exists()
     wrong_tokeniser = tmp_path / "k3.json"
     assert kmerise.main(["-i", tiny_dataset.tokenizer_path.replace("k.json", "without.fa"), "-k", "3",
                          "-t", str(wrong_tokeniser)]) == 0

@@ -9,11 +9,18 @@ from pathlib import Path
 
 from genomenlp.components.cli.common import HelpFormatter, add_config_arguments, run_command
 from genomenlp.components.cli.tracking import add_tracker_arguments, tracking_notes, tracking_tags
-from genomenlp.components.cli.train import add_data_arguments, add_label_argument, configs_from_args, label_column, print_notes
+from genomenlp.components.cli.train import (
+    add_data_arguments,
+    add_label_argument,
+    configs_from_args,
+    label_column,
+    print_notes,
+)
 from genomenlp.components.errors import InputError
 from genomenlp.components.search.runs import DEFAULT_SWEEP_DIR, resolve_run
 from genomenlp.components.training.config import ModelConfig, TrainConfig, read_hyperparams
 from genomenlp.components.training.cross_validation import CV_METRICS_FILE, FOLDS_FILE, cross_validate
+from genomenlp.components.training.report import cv_warnings
 from genomenlp.components.training.run import METRICS_FILE, TrainingData
 
 
@@ -94,6 +101,12 @@ def _body(argv: list[str] | None) -> int:
     if collapsed:
         print(f"COLLAPSED: {len(collapsed)} of {args.folds} folds ({', '.join(map(str, collapsed))}) predicted one "
               f"class or no better than chance on validation; see {args.output_dir}/report.html")
+    warnings = [(headline, text) for headline, text in cv_warnings(result) if headline != "COLLAPSED"]
+    for headline, text in warnings:
+        print(f"{headline}: {text}")
+    if not warnings and not collapsed:
+        lead = result["summary"]["test_mcc"]["mean"] - result["summary"]["kmer_1_4_test_mcc"]["mean"]
+        print(f"the model beats the 1–4-mer baseline on mean MCC by {lead:.3f}")
     print(f"per fold: {args.output_dir}/{FOLDS_FILE}  summary: {args.output_dir}/{CV_METRICS_FILE}")
     return 0
 

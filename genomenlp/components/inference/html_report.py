@@ -3,6 +3,10 @@
 Every piece of text that reaches the HTML (record ids, file names, labels, tokens) goes through
 :func:`escape`; the pages also carry a Content-Security-Policy that forbids scripts, so a hostile
 FASTA header can neither inject markup nor run code.
+
+All pages of one run share one colour scale in attribution units (the explained class's logit),
+printed as a numeric legend on each, so a page of noise never looks like a page of signal; a
+score smaller than its sequence's completeness error is drawn neutral.
 """
 
 from __future__ import annotations
@@ -14,19 +18,35 @@ import numpy as np
 
 # Beyond this many tokens (or bases) a page shows the beginning only; the TSVs hold everything.
 MAX_SHOWN = 50_000
+# Bases per line of the base track; the ruler above each line marks every tenth position.
+LINE = 60
+# Share of a run's |token scores| below the colour scale's limit: a few outliers must not wash out the rest.
+SCALE_PERCENTILE = 99.0
 _POSITIVE = (26, 150, 65)  # green: toward the target class
 _NEGATIVE = (215, 48, 39)  # red: away from it
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-.track { font-family: ui-monospace, monospace; line-height: 2; word-break: break-all; }
-.track span { padding: 2px 1px; }
-.tokens span { margin-right: 2px; border: 1px solid #ddd; border-radius: 3px; }
+.tokens { font-family: ui-monospace, monospace; line-height: 2.4; }
+.tokens .t { display: inline-block; white-space: nowrap; margin: 0 2px 2px 0; padding: 0 2px;
+  border: 1px solid #ddd; border-radius: 3px; }
+.tokens .at { font-size: .7em; color: #666; margin: 0 2px 0 6px; }
+.bases { font-family: ui-monospace, monospace; }
+.bases .line { white-space: nowrap; }
+.bases .c { display: inline-block; width: 1.3ch; text-align: center; }
+.bases .n { display: inline-block; width: 8ch; text-align: right; padding-right: 1ch; color: #666; }
+.bases .ruler { color: #888; font-size: .75em; height: 1.3em; margin-top: .4em; }
+.bases .ruler .c { overflow: visible; text-align: left; border-left: 1px solid #999; }
+.bases .ruler .c.blank { border-left: none; }
+.legend { display: flex; align-items: stretch; margin: .5em 0; font-size: .8em; font-family: ui-monospace, monospace; }
+.legend span { flex: 1; text-align: center; padding: 3px 0; border: 1px solid #eee; }
+.note { font-size: .9em; color: #444; max-width: 60em; }
 table { border-collapse: collapse; }
 td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
 .wrong { background: #fdecea; }
 dt { font-weight: bold; } dd { margin: 0 0 .5em 1em; }
+svg text { font: 11px system-ui, sans-serif; fill: #333; }
 """
-# No scripts, no remote content: the pages are static text and inline styles.
+# No scripts, no remote content: the pages are static text, inline styles and inline SVG.
 _CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
 
@@ -45,18 +65,52 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def colour(score: float, scale: float) -> str:
-    """Background colour of a score: green when positive, red when negative, opacity by |score| / scale."""
-    if not np.isfinite(score) or scale <= 0:
-        return "transparent"
-    red, green, blue = _POSITIVE if score > 0 else _NEGATIVE
-    alpha = min(1.0, abs(score) / scale)
-    return f"rgba({red}, {green}, {blue}, {alpha:.3f})"
+def noise_floor(delta: float, attribution_sum: float, tolerance: float) -> float:
+    """A sequence's completeness error: its largest |convergence delta|, at least the error the integration accepts.
+
+    That is ``tolerance`` × max(1, |sum of scores|); a score below it cannot be told from integration error.
+    """
+    return max(abs(delta), tolerance * max(1.0, abs(attribution_sum)))
 
 
-def _scale(scores: np.ndarray) -> float:
-    finite = np.abs(scores[np.isfinite(scores)])
-    return float(finite.max()) if finite.size else 0.0
+@dataclass(frozen=True)
+class ColourScale:
+    """One colour scale for every page of a run, in attribution units.
+
+    Attributes:
+        limit: |score| drawn in full colour (and beyond it); 0 when the run has no non-zero score.
+    """
+
+    limit: float
+
+    @classmethod
+    def of_run(cls, scores: np.ndarray) -> ColourScale:
+        """The scale of a run from all its token scores: their 99th percentile of |score|."""
+        finite = np.abs(np.asarray(scores, dtype=np.float64))
+        finite = finite[np.isfinite(finite)]
+        return cls(float(np.percentile(finite, SCALE_PERCENTILE)) if finite.size else 0.0)
+
+    def colour(self, score: float, floor: float = 0.0) -> str:
+        """Green toward the target, red away, opacity |score| / limit; neutral below ``floor``."""
+        if not np.isfinite(score) or self.limit <= 0 or abs(score) < floor:
+            return "transparent"
+        red, green, blue = _POSITIVE if score > 0 else _NEGATIVE
+        return f"rgba({red}, {green}, {blue}, {min(1.0, abs(score) / self.limit):.3f})"
+
+    def legend(self, floor: float | None = None) -> str:
+        """A numeric colour bar from −limit to +limit, and what neutral means on this page."""
+        if self.limit <= 0:
+            return '<p class="note">Every attribution of this run is zero: nothing is coloured.</p>'
+        steps = np.linspace(-self.limit, self.limit, 9)
+        cells = "".join(f'<span style="background: {self.colour(value)}">{value:+.3g}</span>' for value in steps)
+        where = (f"|score| below {floor:.2g}, this sequence's completeness error, is drawn neutral"
+                 if floor is not None else "on each sequence's page, |score| below its completeness error is drawn "
+                 "neutral")
+        muted = (" <b>Every score of this sequence is below its completeness error: the colours show nothing.</b>"
+                 if floor is not None and floor >= self.limit else "")
+        return (f'<div class="legend">{cells}</div>\n<p class="note">One colour scale for every page of this run, in '
+                "attribution units (contribution to the explained class's logit): full colour at |score| ≥ "
+                f"{self.limit:.3g} and beyond; {where}.{muted}</p>")
 
 
 @dataclass
@@ -76,6 +130,7 @@ class SequenceSummary:
         attribution_sum: Sum of the token scores (merged over windows).
         delta: Largest absolute convergence delta over the windows.
         page: Page path relative to the output folder.
+        floor: The completeness error: |scores| below it are drawn neutral.
     """
 
     record_id: str
@@ -90,11 +145,12 @@ class SequenceSummary:
     attribution_sum: float
     delta: float
     page: str
+    floor: float = 0.0
 
 
 def render_sequence_page(summary: SequenceSummary, tokens: list[str], spans: np.ndarray, token_scores: np.ndarray,
-                         sequence: str, base_scores: np.ndarray) -> str:
-    """One sequence's page: its prediction, tokens and bases coloured by attribution.
+                         sequence: str, base_scores: np.ndarray, scale: ColourScale) -> str:
+    """One sequence's page: its prediction, tokens and bases coloured by attribution on the run's scale.
 
     Args:
         summary: The sequence's prediction and attribution figures.
@@ -103,6 +159,7 @@ def render_sequence_page(summary: SequenceSummary, tokens: list[str], spans: np.
         token_scores: Score of each token.
         sequence: The bases.
         base_scores: Score of each base (NaN where no token covers it).
+        scale: The run's colour scale.
     """
     facts = [
         ("Source", summary.source),
@@ -114,36 +171,48 @@ def render_sequence_page(summary: SequenceSummary, tokens: list[str], spans: np.
     ]
     parts = [f"<p><a href=\"../index.html\">all sequences</a></p>\n<h1>{escape(summary.record_id)}</h1>\n<dl>"]
     parts += [f"<dt>{escape(name)}</dt><dd>{escape(value)}</dd>" for name, value in facts]
-    parts.append("</dl>\n<p>Green: pushes toward <b>" + escape(summary.target) + "</b>; red: pushes away; "
-                 "stronger colour, larger |score|. Positions are 0-based.</p>")
+    parts.append("</dl>\n<p>Green: pushes toward <b>" + escape(summary.target) + "</b>; red: pushes away. "
+                 "Positions are 0-based.</p>")
+    parts.append(scale.legend(summary.floor))
     shown = min(len(tokens), MAX_SHOWN)
-    scale = _scale(token_scores)
     parts.append("<h2>Tokens</h2>")
     if shown < len(tokens):
         parts.append(f"<p>First {shown} of {len(tokens)} tokens; attributions.tsv holds all.</p>")
-    cells = [
-        f"<span style=\"background: {colour(score, scale)}\" title=\"{escape(f'{start}-{end}: {score:.4g}')}\">"
-        f"{escape(token)}</span>"
-        for token, (start, end), score in zip(tokens[:shown], spans[:shown].tolist(), token_scores[:shown].tolist(),
-                                              strict=True)
-    ]
-    parts.append("<div class=\"track tokens\">" + "".join(cells) + "</div>")
+    cells = []
+    for index, (token, (start, end), score) in enumerate(zip(tokens[:shown], spans[:shown].tolist(),
+                                                             token_scores[:shown].tolist(), strict=True)):
+        if index % 10 == 0:  # the ruler of the token track: the start base of every tenth token
+            cells.append(f'<span class="at">{start}</span>')
+        cells.append(f"<span class=\"t\" style=\"background: {scale.colour(score, summary.floor)}\" "
+                     f"title=\"{escape(f'token {index}, bases {start}-{end}: {score:.4g}')}\">{escape(token)}</span>")
+    parts.append("<div class=\"tokens\">" + "".join(cells) + "</div>")
     shown = min(len(sequence), MAX_SHOWN)
-    scale = _scale(base_scores)
     parts.append("<h2>Bases</h2>")
     if shown < len(sequence):
         parts.append(f"<p>First {shown} of {len(sequence)} bases; per_base.tsv holds all.</p>")
-    cells = [
-        f"<span style=\"background: {colour(score, scale)}\" title=\"{escape(f'{position}: {score:.4g}')}\">"
-        f"{escape(base)}</span>"
-        for position, (base, score) in enumerate(zip(sequence[:shown], base_scores[:shown].tolist(), strict=True))
-    ]
-    parts.append("<div class=\"track\">" + "".join(cells) + "</div>")
+    parts.append(_base_lines(sequence[:shown], base_scores[:shown], scale, summary.floor))
     return _page(summary.record_id, "\n".join(parts))
 
 
-def render_index(summaries: list[SequenceSummary], model: str) -> str:
-    """The index page: every sequence with its prediction and a link to its page."""
+def _base_lines(sequence: str, scores: np.ndarray, scale: ColourScale, floor: float) -> str:
+    """Bases in lines of :data:`LINE`, each under a ruler that numbers every tenth position."""
+    lines = []
+    for first in range(0, len(sequence), LINE):
+        count = min(LINE, len(sequence) - first)
+        ruler = "".join(f'<span class="c">{position}</span>' if position % 10 == 0 else '<span class="c blank"></span>'
+                        for position in range(first, first + count))
+        bases = "".join(
+            f"<span class=\"c\" style=\"background: {scale.colour(score, floor)}\" "
+            f"title=\"{escape(f'{position}: {score:.4g}')}\">{escape(base)}</span>"
+            for position, base, score in zip(range(first, first + count), sequence[first:first + count],
+                                             scores[first:first + count].tolist(), strict=True))
+        lines.append(f'<div class="line ruler"><span class="n"></span>{ruler}</div>'
+                     f'<div class="line"><span class="n">{first}</span>{bases}</div>')
+    return '<div class="bases">' + "".join(lines) + "</div>"
+
+
+def render_index(summaries: list[SequenceSummary], model: str, scale: ColourScale, tracks: str = "") -> str:
+    """The index page: the run's colour legend, the summary tracks (escaped HTML), every sequence and its page."""
     header = ["#", "id", "source", "length", "chunks", "true label", "predicted", "p", "explained class", "|delta|"]
     rows = ["<tr>" + "".join(f"<th>{escape(name)}</th>" for name in header) + "</tr>"]
     for number, item in enumerate(summaries, start=1):
@@ -163,5 +232,6 @@ def render_index(summaries: list[SequenceSummary], model: str) -> str:
         row_class = " class=\"wrong\"" if wrong else ""
         rows.append(f"<tr{row_class}>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     body = (f"<h1>Attributions</h1>\n<p>Model: {escape(model)}. {len(summaries)} sequence(s); rows shaded red "
-            "are predicted differently from their true label.</p>\n<table>\n" + "\n".join(rows) + "\n</table>")
+            f"are predicted differently from their true label.</p>\n{scale.legend()}\n{tracks}\n<h2>Sequences</h2>\n"
+            "<table>\n" + "\n".join(rows) + "\n</table>")
     return _page("Attributions", body)

@@ -6,7 +6,12 @@ Output folder layout (built under a temporary name, moved into place when comple
 - ``sequences/<stem>.html``: one page per sequence, tokens and bases coloured by score;
 - ``attributions.tsv``: one row per token (record id, token index, token, start, end, score);
 - ``per_base.tsv``: one row per base (record id, position, base, score);
-- ``summary.tsv``: one row per sequence (prediction, explained class, convergence delta, page).
+- ``summary.tsv``: one row per sequence (prediction, explained class, convergence delta, page);
+- ``class_tracks.tsv``: mean score per base position over the sequences predicted as each class
+  (the index page's summary tracks).
+
+Every page is coloured on one scale for the whole run, so pages are written once all records are
+attributed (their arrays wait in a scratch folder inside the staging folder meanwhile).
 
 Positions are 0-based and token ends exclusive (BED style). Windows of a long sequence are
 attributed separately and merged: a token held by several windows gets the mean of its scores,
@@ -23,7 +28,13 @@ from genomenlp.components.errors import InputError
 from genomenlp.components.fasta import record_length_limit
 from genomenlp.components.inference.attribution import WindowAttribution, attribute_windows
 from genomenlp.components.inference.config import InterpretConfig
-from genomenlp.components.inference.html_report import SequenceSummary, render_index, render_sequence_page
+from genomenlp.components.inference.html_report import (
+    ColourScale,
+    SequenceSummary,
+    noise_floor,
+    render_index,
+    render_sequence_page,
+)
 from genomenlp.components.inference.inputs import iter_records, model_alphabet, resolve_inputs
 from genomenlp.components.inference.output import safe_file_stem, tsv_line
 from genomenlp.components.inference.predict import (
@@ -32,6 +43,7 @@ from genomenlp.components.inference.predict import (
     record_flags,
     shortest_training_record,
 )
+from genomenlp.components.inference.summary_track import ClassTracks, render_tracks
 from genomenlp.components.inference.windows import (
     LongRecord,
     TokenisedRecord,
@@ -48,6 +60,8 @@ PAGES_DIR = "sequences"
 TOKENS_FILE = "attributions.tsv"
 BASES_FILE = "per_base.tsv"
 SUMMARY_FILE = "summary.tsv"
+TRACKS_FILE = "class_tracks.tsv"
+PENDING_DIR = ".pending_pages"
 
 
 def resolve_target(target: str | None, label_names: list[str]) -> int | None:
@@ -141,9 +155,12 @@ def _interpret(loaded, sources, alphabet, fixed_target, out_dir, config, overwri
     taken: set[str] = set()
     names = loaded.label_names
     shortest = shortest_training_record(loaded.metadata)
+    tracks, explained, magnitudes = ClassTracks(), {}, []
     with atomic_output_dir(out_dir, overwrite) as staging:
         pages = staging / PAGES_DIR
         pages.mkdir()
+        pending = staging / PENDING_DIR
+        pending.mkdir()
         files = {name: open(staging / name, "w", encoding="utf-8", newline="", errors="backslashreplace")
                  for name in (TOKENS_FILE, BASES_FILE, SUMMARY_FILE)}
         try:
@@ -170,30 +187,60 @@ def _interpret(loaded, sources, alphabet, fixed_target, out_dir, config, overwri
                 for item, prediction, target in zip(group, predictions, targets, strict=True):
                     window_attributions = attributions[start : start + len(item.windows)]
                     start += len(item.windows)
-                    summaries.append(_write_record(item, prediction, target, names, window_attributions, files,
-                                                   pages, taken, shortest))
+                    summary, token_scores, base_scores = _write_record(
+                        item, prediction, target, names, window_attributions, files, pending, taken, shortest,
+                        config.tolerance)
+                    summaries.append(summary)
+                    magnitudes.append(np.abs(token_scores))
+                    tracks.add(summary.predicted, base_scores, summary.floor)
+                    explained.setdefault(summary.predicted, set()).add(summary.target)
         finally:
             for handle in files.values():
                 handle.close()
-        (staging / INDEX_FILE).write_text(render_index(summaries, loaded.path), encoding="utf-8")
+        scale = ColourScale.of_run(np.concatenate(magnitudes) if magnitudes else np.zeros(0))
+        _write_pages(summaries, pending, staging, scale)
+        _write_tracks(tracks, staging / TRACKS_FILE)
+        (staging / INDEX_FILE).write_text(render_index(summaries, loaded.path, scale, render_tracks(tracks, explained)),
+                                          encoding="utf-8")
     deltas = [summary.delta for summary in summaries]
     return {"records": len(summaries), "index": join(out_dir, INDEX_FILE), "out_dir": out_dir,
             "max_abs_delta": max(deltas) if deltas else 0.0}
 
 
+def _write_pages(summaries: list[SequenceSummary], pending: Path, staging: Path, scale: ColourScale) -> None:
+    """Render every record's page on the run's colour scale from its waiting arrays, then drop those."""
+    for summary in summaries:
+        waiting = pending / f"{Path(summary.page).stem}.npz"
+        with np.load(waiting) as arrays:
+            html = render_sequence_page(summary, arrays["tokens"].tolist(), arrays["spans"], arrays["token_scores"],
+                                        str(arrays["sequence"]), arrays["base_scores"], scale)
+        (staging / summary.page).write_text(html, encoding="utf-8")
+        waiting.unlink()
+    pending.rmdir()
+
+
+def _write_tracks(tracks: ClassTracks, path: Path) -> None:
+    with open(path, "w", encoding="utf-8", newline="", errors="backslashreplace") as handle:
+        handle.write(tsv_line(["predicted_label", "position", "mean_score", "sequences"]))
+        for name, (means, counts) in tracks.means().items():
+            for position, (mean, count) in enumerate(zip(means.tolist(), counts.tolist(), strict=True)):
+                handle.write(tsv_line([name, position, _format(mean), count]))
+
+
 def _write_record(item: TokenisedRecord, prediction: Prediction, target: int, names: list[str],
-                  attributions: list[WindowAttribution], files: dict, pages: Path, taken: set[str],
-                  shortest: int | None = None) -> SequenceSummary:
-    """Write one record's rows and page; return what the index says about it."""
+                  attributions: list[WindowAttribution], files: dict, pending: Path, taken: set[str],
+                  shortest: int | None = None,
+                  tolerance: float = 1e-3) -> tuple[SequenceSummary, np.ndarray, np.ndarray]:
+    """Write one record's rows and keep its arrays for its page; return what the index says and its scores."""
     record = item.record
     flags = record_flags(record.sequence, shortest)
     token_scores = merge_windows(item, attributions)
     base_scores = per_base_track(item.spans, token_scores, len(record.sequence))
     tokens = item.tokens
     stem = safe_file_stem(record.id, taken)
-    page = pages / f"{stem}.html"
+    waiting = pending / f"{stem}.npz"
     # The stem cannot hold a separator; this check keeps that promise should the helper ever change.
-    if page.resolve().parent != pages.resolve():
+    if waiting.resolve().parent != pending.resolve():
         raise RuntimeError(f"page of {record.id!r} would fall outside the output folder")
     summary = SequenceSummary(
         record_id=record.id,
@@ -209,6 +256,7 @@ def _write_record(item: TokenisedRecord, prediction: Prediction, target: int, na
         delta=max(abs(attribution.delta) for attribution in attributions),
         page=f"{PAGES_DIR}/{stem}.html",
     )
+    summary.floor = noise_floor(summary.delta, summary.attribution_sum, tolerance)
     write = files[TOKENS_FILE].write
     for index, (token, (start, end), score) in enumerate(zip(tokens, item.spans.tolist(), token_scores.tolist(),
                                                              strict=True)):
@@ -221,6 +269,6 @@ def _write_record(item: TokenisedRecord, prediction: Prediction, target: int, na
         *(f"{p:.8g}" for p in prediction.probabilities), summary.target, f"{summary.attribution_sum:.6g}",
         f"{summary.delta:.3g}", summary.length, summary.chunks, summary.page, flags,
     ]))
-    page.write_text(render_sequence_page(summary, tokens, item.spans, token_scores, record.sequence, base_scores),
-                    encoding="utf-8")
-    return summary
+    np.savez(waiting, tokens=np.array(tokens, dtype=str), spans=item.spans, token_scores=token_scores,
+             sequence=np.array(record.sequence), base_scores=base_scores)
+    return summary, token_scores, base_scores

@@ -18,7 +18,7 @@ from genomenlp.components.search.spec import ALIASES, Distribution, Method, Swee
 from genomenlp.components.storage import prepare_resumable_dir
 from genomenlp.components.training.baselines import fit_baselines
 from genomenlp.components.training.collapse import HIGH_LEARNING_RATE, TrainingCollapsed
-from genomenlp.components.training.config import ModelConfig, TrainConfig, model_config_from_mapping, training_config_from_mapping
+from genomenlp.components.training.config import ModelConfig, TrainConfig, apply_hyperparameters
 from genomenlp.components.training.report import beats_baseline, write_sweep_report
 from genomenlp.components.training.run import (
     METRICS_FILE,
@@ -205,10 +205,9 @@ def run_sweep(
         train_fields, model_fields = split_settings(values)
         # Built anew, not model_copy: sampled values must be validated (a YAML "5e-4" is a string).
         try:
-            training = training_config_from_mapping({**base_training.model_dump(), **train_fields,
-                                                     "metric_for_best_model": metric,
-                                                     "greater_is_better": direction == "maximize"}, spec.name)
-            model = model_config_from_mapping({**base_model.model_dump(), **model_fields}, spec.name)
+            model, training = apply_hyperparameters(
+                base_model, base_training, {**train_fields, **model_fields}, spec.name,
+                {"metric_for_best_model": metric, "greater_is_better": direction == "maximize"})
         except InputError as error:
             # A sampled combination the model cannot take fails this trial, not the search.
             raise TrialSettingsError(error.source, error.problem, f"trial {trial.number}") from None

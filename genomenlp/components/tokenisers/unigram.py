@@ -16,7 +16,13 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 
 from genomenlp.components.sequences import chunk_spans
-from genomenlp.components.tokenisers.common import SPECIAL_TOKENS, UNK, SequenceTokenizer, TokenizerKind, add_cls_post_processor
+from genomenlp.components.tokenisers.common import (
+    SPECIAL_TOKENS,
+    UNK,
+    SequenceTokenizer,
+    TokenizerKind,
+    add_cls_post_processor,
+)
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,11 @@ def _kmer_frequencies():
     )
 
 
-def fit_baselines(train_sequences, train_labels, test_sequences, test_labels, seed: int = 0) -> dict[str, dict]:
+def fit_baselines(train_sequences, train_labels, test_sequences, test_labels, seed: int = 0,
+                  positive: int = 0) -> dict[str, dict]:
     """Test metrics of GC-content and 1–4-mer-frequency logistic regressions fitted on train.
+
+    ``positive`` is the class whose PR-AUC two-class figures report, as for the trained model.
 
     Returns:
         Baseline name → metrics dictionary (``test_`` keys, as for trained models).
@@ -53,5 +56,5 @@ def fit_baselines(train_sequences, train_labels, test_sequences, test_labels, se
         model.fit(list(train_sequences), np.asarray(train_labels))
         probabilities = np.zeros((len(test_labels), int(max(max(train_labels), max(test_labels))) + 1))
         probabilities[:, model.classes_] = model.predict_proba(list(test_sequences))
-        results[name] = classification_metrics(np.asarray(test_labels), probabilities, "test_")
+        results[name] = classification_metrics(np.asarray(test_labels), probabilities, "test_", positive)
     return results

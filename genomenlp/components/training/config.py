@@ -150,6 +150,9 @@ class TrainConfig(ScalingConfig):
         2, ge=0, description="Stop a run whose first N validations all predict one class or score chance F1, and "
         "mark it collapsed (0: never).")
     device: Device = Field(Device.AUTO, description="auto, cpu or cuda.")
+    positive_label: str | None = Field(
+        None, description="Class whose ROC and PR curves and two-class ROC-/PR-AUC are reported (default: the "
+        "first class file given, the class of interest: promoter in the tutorial).")
     init_from: str | None = Field(
         None,
         description="Pre-trained encoder (pretrain's OUT/encoder or registry:NAME@…) to start from; the head is new.",
@@ -277,3 +280,25 @@ def training_config_from_mapping(values: dict, source: str, overrides: dict | No
         return TrainConfig(**chosen)
     except ValidationError as error:
         raise InputError(source, describe_validation_error(error)) from None
+
+
+def apply_hyperparameters(model: ModelConfig, training: TrainConfig, hyperparameters: dict, source: str,
+                          training_overrides: dict | None = None) -> tuple[ModelConfig, TrainConfig]:
+    """``model`` and ``training`` with ``hyperparameters`` (a sweep's best, or one trial's sample) laid over them.
+
+    The one place a search's values meet the configured settings: the final classifier, the
+    cross-validation folds and every sweep trial apply them alike. Rebuilt, not ``model_copy``, so
+    the values are validated (a YAML ``5e-4`` is a string).
+
+    Args:
+        model: The configured model shape.
+        training: The configured training settings.
+        hyperparameters: Model and training keys to lay over them.
+        source: Where the values came from, for error messages.
+        training_overrides: Training values that win over both (``None`` values are ignored).
+
+    Raises:
+        InputError: A value either config rejects.
+    """
+    return (model_config_from_mapping({**model.model_dump(), **hyperparameters}, source),
+            training_config_from_mapping({**training.model_dump(), **hyperparameters}, source, training_overrides))

@@ -16,6 +16,7 @@ from genomenlp.components.dataset.splitting import assign_splits, group_records,
 from genomenlp.components.errors import InputError
 from genomenlp.components.storage import prepare_resumable_dir
 from genomenlp.components.training.config import ModelConfig, TrainConfig
+from genomenlp.components.training.plots import plot_confusion_matrix, plot_folds
 from genomenlp.components.training.report import write_cv_report
 from genomenlp.components.training.run import LoadedData, TrainingData, load_training_data, train_classifier
 from genomenlp.components.training.state import is_main_process, write_json_atomically
@@ -81,7 +82,7 @@ def cross_validate(
     loaded = load_training_data(data)
     fold_ids = fold_of_rows(loaded, folds, train_config.seed)
     train = loaded.splits["train"]
-    rows = []
+    rows, matrices = [], []
     for fold in range(folds):
         held_out = np.flatnonzero(fold_ids == fold)
         kept = np.flatnonzero(fold_ids != fold)
@@ -98,6 +99,7 @@ def cross_validate(
         for name, figures in summary["baselines"].items():
             row.update({f"{name}_{key}": figures[key] for key in ("test_mcc", "test_roc_auc", "test_f1")})
         rows.append(row)
+        matrices.append(summary["test_confusion_matrix"])
         collapsed = f"  COLLAPSED ({summary['collapsed']})" if summary.get("collapsed") else ""
         figures = "  ".join(f"{key.removeprefix('test_')}={summary[key]:.3f}" for key in SUMMARISED[:4])
         if is_main_process():
@@ -106,7 +108,10 @@ def cross_validate(
     result = {"folds": rows, "summary": {key: _mean_sd([row[key] for row in rows]) for key in numeric},
               "k": folds, "seed": train_config.seed, "model": model_config.model_dump(mode="json"),
               "training": train_config.model_dump(mode="json"),
-              "collapsed_folds": [row["fold"] for row in rows if row["collapsed"]]}
+              "collapsed_folds": [row["fold"] for row in rows if row["collapsed"]],
+              "label_names": list(loaded.names),
+              # Every training row is held out exactly once, so the folds' matrices add up to one over all rows.
+              "pooled_confusion_matrix": np.sum(matrices, axis=0).tolist()}
     if tracking:
         result["tracking"] = dict(tracking)
     if not is_main_process():
@@ -114,33 +119,10 @@ def cross_validate(
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(out / FOLDS_FILE, index=False)
-    write_cv_report(out / "report.html", result, plot_folds(rows, out / "cv_metrics.png"))
+    figures = [plot_folds(rows, out / "cv_metrics.png"),
+               plot_confusion_matrix(result["pooled_confusion_matrix"], result["label_names"],
+                                     out / "pooled_confusion_matrix.png",
+                                     f"Confusion matrix, pooled over {folds} folds' held-out rows")]
+    write_cv_report(out / "report.html", result, figures)
     write_json_atomically(out / CV_METRICS_FILE, result, indent=2)
     return result
-
-
-def plot_folds(rows: list[dict], path: Path) -> Path:
-    """Per-fold MCC, ROC-AUC and F1 of the model beside the k-mer baseline, means as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = ("test_mcc", "test_roc_auc", "test_f1")
-    figure, axes = plt.subplots(1, 3, figsize=(13, 4))
-    folds = [row["fold"] for row in rows]
-    for axis, key in zip(axes, keys, strict=True):
-        model = [row[key] for row in rows]
-        axis.bar(np.array(folds) - 0.2, model, width=0.4, label="model")
-        baseline_key = f"kmer_1_4_{key}"
-        if baseline_key in rows[0]:
-            baseline = [row[baseline_key] for row in rows]
-            axis.bar(np.array(folds) + 0.2, baseline, width=0.4, label="1–4-mer baseline", color="grey")
-            axis.axhline(np.mean(baseline), color="grey", linestyle=":")
-        axis.axhline(np.mean(model), color="C0", linestyle="--", label=f"model mean {np.mean(model):.3f}")
-        axis.set(title=key.removeprefix("test_").upper().replace("_", "-"), xlabel="fold", xticks=folds)
-        axis.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path

@@ -4,8 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from genomenlp.components.errors import InputError
 
-def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, prefix: str = "") -> dict:
+
+def positive_index(names: list[str], positive_label: str | None) -> int:
+    """Label id of the positive class: ``positive_label``, else the first class (the first class file given).
+
+    Raises:
+        InputError: ``positive_label`` is not one of ``names``.
+    """
+    if positive_label is None:
+        return 0
+    if positive_label not in names:
+        raise InputError("--positive_label", f"{positive_label!r} is not a class of this dataset: one of {names}")
+    return names.index(positive_label)
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, prefix: str = "",
+                           positive: int = 0) -> dict:
     """Accuracy, precision/recall/F1 (macro and weighted), MCC, ROC-AUC, PR-AUC and the confusion matrix.
 
     ROC-AUC and PR-AUC use the probabilities: the positive class's for two classes, one-vs-rest
@@ -15,6 +31,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, prefix
         labels: True class ids, shape (n,).
         probabilities: Class probabilities, shape (n, classes).
         prefix: Put before every key (``eval_``, ``test_``).
+        positive: The positive class of two (PR-AUC depends on it; the first class, the class of interest).
     """
     from sklearn import metrics
 
@@ -42,8 +59,9 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, prefix
     present = np.unique(labels)
     if len(present) > 1:
         if classes == 2:
-            figures["roc_auc"] = metrics.roc_auc_score(labels, probabilities[:, 1])
-            figures["pr_auc"] = metrics.average_precision_score(labels, probabilities[:, 1])
+            truth = (labels == positive).astype(int)
+            figures["roc_auc"] = metrics.roc_auc_score(truth, probabilities[:, positive])
+            figures["pr_auc"] = metrics.average_precision_score(truth, probabilities[:, positive])
         else:
             one_hot = np.eye(classes)[labels]
             columns = [c for c in everything if 0 < one_hot[:, c].sum() < len(labels)]

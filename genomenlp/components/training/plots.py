@@ -16,7 +16,8 @@ def _pyplot():
     return plt
 
 
-def plot_confusion_matrix(matrix: list[list[int]], label_names: list[str], path: Path) -> Path:
+def plot_confusion_matrix(matrix: list[list[int]], label_names: list[str], path: Path,
+                          title: str = "Confusion matrix (test)") -> Path:
     """Counts with row-normalised shading, one cell per (true, predicted) pair."""
     plt = _pyplot()
     counts = np.asarray(matrix)
@@ -30,17 +31,25 @@ def plot_confusion_matrix(matrix: list[list[int]], label_names: list[str], path:
     axes.set_yticks(range(len(label_names)), label_names)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
-    axes.set_title("Confusion matrix (test)")
+    axes.set_title(title)
     figure.colorbar(image, ax=axes, fraction=0.046, label="share of true class")
     return _save(figure, path)
 
 
-def plot_roc_pr(labels: np.ndarray, probabilities: np.ndarray, label_names: list[str], directory: Path) -> list[Path]:
-    """ROC and precision–recall curves, one per class (one-vs-rest), chance marked."""
-    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+def plot_roc_pr(labels: np.ndarray, probabilities: np.ndarray, label_names: list[str], directory: Path,
+                positive: int = 0) -> list[Path]:
+    """ROC and precision–recall curves of the positive class (one-vs-rest for every class above two).
+
+    The positive class is named in the title, axes and legend, so nobody reads the curve of the
+    other class by mistake.
+    """
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
     plt = _pyplot()
-    classes = [1] if len(label_names) == 2 else range(len(label_names))
+    labels = np.asarray(labels)
+    two = len(label_names) == 2
+    classes = [positive] if two else range(len(label_names))
+    subject = f"positive class: {label_names[positive]}" if two else "one class vs rest"
     roc_figure, roc_axes = plt.subplots(figsize=(5.5, 5))
     pr_figure, pr_axes = plt.subplots(figsize=(5.5, 5))
     for column in classes:
@@ -49,15 +58,20 @@ def plot_roc_pr(labels: np.ndarray, probabilities: np.ndarray, label_names: list
             continue
         false_positive, true_positive, _ = roc_curve(truth, probabilities[:, column])
         precision, recall, _ = precision_recall_curve(truth, probabilities[:, column])
-        roc_axes.plot(false_positive, true_positive,
-                      label=f"{label_names[column]} (AUC {auc(false_positive, true_positive):.3f})")
-        pr_axes.plot(recall, precision, label=f"{label_names[column]} (AUC {auc(recall, precision):.3f})")
-        pr_axes.axhline(truth.mean(), color="grey", linestyle=":", linewidth=1)
+        name = label_names[column]
+        roc_axes.plot(false_positive, true_positive, label=f"{name} (AUC {auc(false_positive, true_positive):.3f})")
+        pr_axes.plot(recall, precision,
+                     label=f"{name} (AP {average_precision_score(truth, probabilities[:, column]):.3f})")
+        pr_axes.axhline(truth.mean(), color="grey", linestyle=":", linewidth=1,
+                        label=f"chance ({name} share {truth.mean():.2f})")
     roc_axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
-    roc_axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
-    pr_axes.set(xlabel="recall", ylabel="precision", title="Precision–recall (test)", ylim=(0, 1.02))
-    roc_axes.legend(loc="lower right")
-    pr_axes.legend(loc="lower left")
+    named = f" ({label_names[positive]})" if two else ""
+    roc_axes.set(xlabel=f"false positive rate{named}", ylabel=f"true positive rate{named}",
+                 title=f"ROC (test), {subject}")
+    pr_axes.set(xlabel=f"recall{named}", ylabel=f"precision{named}", title=f"Precision–recall (test), {subject}",
+                ylim=(0, 1.02))
+    roc_axes.legend(loc="lower right", title=subject)
+    pr_axes.legend(loc="lower left", title=subject)
     return [_save(roc_figure, directory / "roc.png"), _save(pr_figure, directory / "pr.png")]
 
 
@@ -85,9 +99,73 @@ def plot_history(history: list[dict], path: Path, best_epoch: int | None = None)
     return _save(figure, path)
 
 
-def _save(figure, path: Path) -> Path:
+FOLD_METRICS = ("test_mcc", "test_roc_auc", "test_f1")
+REFERENCE = "kmer_1_4"
+
+
+def _sd(values: np.ndarray) -> float:
+    return float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def bar_limits(series: list[np.ndarray]) -> tuple[float, float]:
+    """A y range around the values and their mean ± sd, with a margin, so their differences show (not from 0)."""
+    spread = [(np.nanmin(v), np.nanmax(v), np.nanmean(v), _sd(v)) for v in map(np.asarray, series)]
+    low = min(min(lowest, mean - sd) for lowest, _, mean, sd in spread)
+    high = max(max(highest, mean + sd) for _, highest, mean, sd in spread)
+    margin = max(0.02, 0.15 * (high - low))
+    return float(low - margin), float(high + margin)
+
+
+def plot_folds(rows: list[dict], path: Path) -> Path:
+    """Per-fold MCC, ROC-AUC and F1 of the model beside the 1–4-mer baseline, then their means ± sd.
+
+    The y axis spans the values, not 0 to 1: a 0.59 against 0.61 gap must be visible. The baseline's
+    mean is a reference line across each panel, and the legend sits below the panels, off the bars.
+    """
+    plt = _pyplot()
+    figure, panels = plt.subplots(1, len(FOLD_METRICS), figsize=(13, 4.4))
+    folds = np.arange(len(rows))
+    mean_at = len(rows) + 0.5
+    for axes, key in zip(panels, FOLD_METRICS, strict=True):
+        model = np.array([row[key] for row in rows], dtype=float)
+        baseline_key = f"{REFERENCE}_{key}"
+        baseline = np.array([row[baseline_key] for row in rows], dtype=float) if baseline_key in rows[0] else None
+        shown = [model] if baseline is None else [model, baseline]
+        axes.bar(folds - 0.2, model, width=0.4, color="C0", label="model")
+        axes.bar(mean_at - 0.2, np.nanmean(model), yerr=_sd(model), width=0.4, color="C0", edgecolor="black",
+                 capsize=5, label="model mean ± sd")
+        if baseline is not None:
+            axes.bar(folds + 0.2, baseline, width=0.4, color="#b0b0b0", label="1–4-mer baseline")
+            axes.bar(mean_at + 0.2, np.nanmean(baseline), yerr=_sd(baseline), width=0.4, color="#b0b0b0",
+                     edgecolor="black", capsize=5, label="baseline mean ± sd")
+            axes.axhline(np.nanmean(baseline), color="#555555", linestyle="--", linewidth=1.2,
+                         label="baseline mean (reference)")
+        axes.set_ylim(*bar_limits(shown))
+        axes.set_xticks([*folds, mean_at], [*(str(row["fold"]) for row in rows), "mean"])
+        title = key.removeprefix("test_").upper().replace("_", "-")
+        axes.set(title=title, xlabel="fold", ylabel=f"{title} (axis not from 0)")
+    handles, names = panels[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", ncol=len(names), frameon=False)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    return _save(figure, path, layout=False)
+
+
+def figure_text(figure) -> str:
+    """Every title, axis label and legend entry of a figure, one per line."""
+    texts = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    for axes in figure.get_axes():
+        texts += [axes.get_title(), axes.get_xlabel(), axes.get_ylabel()]
+        legend = axes.get_legend()
+        if legend is not None:
+            texts += [legend.get_title().get_text(), *(text.get_text() for text in legend.get_texts())]
+    return "\n".join(text for text in texts if text)
+
+
+def _save(figure, path: Path, layout: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    if layout:
+        figure.tight_layout()
+    # The words on the figure travel in the PNG, so a test or a reader's tool can check what it shows.
+    figure.savefig(path, dpi=110, metadata={"Description": figure_text(figure)})
     _pyplot().close(figure)
     return path

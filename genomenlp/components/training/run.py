@@ -25,7 +25,7 @@ from genomenlp.components.training.baselines import fit_baselines
 from genomenlp.components.training.collapse import TrainingCollapsed
 from genomenlp.components.training.config import ModelConfig, TrainConfig
 from genomenlp.components.training.data import dataset_manifest, load_split, resolve_split_path, validate_splits
-from genomenlp.components.training.metrics import roc_points
+from genomenlp.components.training.metrics import positive_index, roc_points
 from genomenlp.components.training.model import build_classifier
 from genomenlp.components.training.plots import plot_confusion_matrix, plot_history, plot_roc_pr
 from genomenlp.components.training.report import beats_baseline, write_report
@@ -178,7 +178,8 @@ def train_classifier(
             banner in the report); when false, raise :class:`TrainingCollapsed` instead.
         tracking: The original's tracker names (entity, project, group), recorded in ``metrics.json``.
         training_arguments: A ``-w`` file's HF TrainingArguments mapping: its keys that are not
-            ``train_config``'s apply as HF applies them (see :func:`genomenlp.components.training.trainer.training_arguments`).
+            ``train_config``'s apply as HF applies them (see
+            :func:`genomenlp.components.training.trainer.training_arguments`).
 
     Returns:
         The content of ``metrics.json`` (on every process of a distributed run; only the first writes it).
@@ -197,6 +198,7 @@ def train_classifier(
     if train_config.metric_for_best_model not in _known_metrics():
         raise InputError("metric_for_best_model",
                          f"{train_config.metric_for_best_model!r} is not one of {sorted(_known_metrics())}")
+    positive = positive_index(names, train_config.positive_label)
     vocab = tokenizer.tokenizer.get_vocab()
     validate_splits(splits, tokenizer, names, model_config.max_positions, str(getattr(data, 'tokenizer_path', '')))
     # Checked (and, with --overwrite, cleared) only once the data is known to be usable; under torchrun by the
@@ -228,7 +230,7 @@ def train_classifier(
     baselines = {}
     if with_baselines and splits["train"].features and splits["test"].features:
         baselines = fit_baselines(splits["train"].features, splits["train"].labels, splits["test"].features,
-                                  splits["test"].labels, train_config.seed)
+                                  splits["test"].labels, train_config.seed, positive)
     model_row = result.history[result.model_index]
     metadata = {"tokenizer": tokenizer.describe(), "model": model_config.model_dump(mode="json"),
                 "training": train_config.model_dump(mode="json"), "dataset": manifest.get("config"),
@@ -245,7 +247,7 @@ def train_classifier(
         plots = out / "plots"
         figures = [plot_history(result.history, plots / "history.png", result.best_epoch),
                    plot_confusion_matrix(test_metrics["test_confusion_matrix"], names, plots / "confusion_matrix.png"),
-                   *plot_roc_pr(splits["test"].labels, probabilities, names, plots)]
+                   *plot_roc_pr(splits["test"].labels, probabilities, names, plots, positive)]
     parameters = sum(p.numel() for p in model.parameters())
     summary = {
         **test_metrics,
@@ -262,8 +264,8 @@ def train_classifier(
         "label_names": names,
         "baselines": baselines,
         "beats_kmer_baseline": beats_baseline(test_metrics, baselines) if baselines else None,
-        "test_roc_curve": roc_points(splits["test"].labels, probabilities),
-        "roc_positive_label": names[0],
+        "test_roc_curve": roc_points(splits["test"].labels, probabilities, positive),
+        "roc_positive_label": names[positive],
         "collapsed": result.collapsed,
         "stopped_early": result.stopped_early,
     }

@@ -97,8 +97,9 @@ class Validation:
     verdict and they stop together.
     """
 
-    def __init__(self):
-        """Nothing evaluated yet."""
+    def __init__(self, positive: int = 0):
+        """Nothing evaluated yet; ``positive`` is the class whose PR-AUC two-class figures report."""
+        self.positive = positive
         self.probabilities: np.ndarray | None = None
         self.labels: np.ndarray | None = None
         self.reason: str | None = None
@@ -108,7 +109,7 @@ class Validation:
         logits = torch.from_numpy(np.asarray(prediction.predictions, dtype=np.float32))
         self.probabilities = torch.softmax(logits, dim=-1).numpy()
         self.labels = np.asarray(prediction.label_ids)
-        figures = classification_metrics(self.labels, self.probabilities)
+        figures = classification_metrics(self.labels, self.probabilities, positive=self.positive)
         self.reason = degenerate_reason(self.labels, self.probabilities, figures["f1"])
         return figures
 
@@ -461,7 +462,7 @@ def fit(
     hf_logging.disable_progress_bar()
     result, resume = _resume_point(checkpoint_dir, fingerprint)
     arguments = training_arguments(config, checkpoint_dir, show_progress, file_values)
-    validation = Validation()
+    validation = Validation(model.config.label2id[config.positive_label] if config.positive_label else 0)
     evaluating = config.eval_strategy is not EvalStrategy.NO
     trainer = ClassifierTrainer(model=model, args=arguments, train_dataset=SplitDataset(train),
                                 eval_dataset=SplitDataset(valid), data_collator=PadCollator(pad_id),
@@ -489,6 +490,6 @@ def evaluate(trainer: ClassifierTrainer, split: EncodedSplit, prefix: str) -> tu
     """Metrics (``prefix``-named, loss and confusion matrix included) and class probabilities on one split."""
     output = trainer.predict(SplitDataset(split), metric_key_prefix=prefix.rstrip("_"))
     validation: Validation = trainer.compute_metrics
-    figures = classification_metrics(validation.labels, validation.probabilities, prefix)
+    figures = classification_metrics(validation.labels, validation.probabilities, prefix, validation.positive)
     figures[f"{prefix}loss"] = float(output.metrics[f"{prefix}loss"])
     return figures, validation.probabilities
