@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Annotated
 
+from pydantic import PositiveInt
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ArtifactType
 from zenml.types import HTMLString
@@ -16,9 +17,11 @@ from genomenlp.components.training.config import (
     TrainConfig,
     apply_hyperparameters,
 )
-from genomenlp.components.training.run import MODEL_DIR, REPORT_FILE, TrainingData
-from genomenlp.components.training.run import train_classifier as train
-from genomenlp.steps.support.registry import install_registry_resolver
+from genomenlp.components.training.run import MODEL_DIR, REPORT_FILE
+from genomenlp.components.training_operator.config import DistributedConfig
+from genomenlp.components.training_operator.job import train_command
+from genomenlp.steps.support.accelerated_stage import run_stage
+from genomenlp.steps.support.training_job import run_as_pytorch_job
 
 
 @step
@@ -28,6 +31,8 @@ def train_classifier(
     model: ModelConfig,
     training: TrainConfig,
     init_digests: dict | None = None,
+    processes_per_pod: PositiveInt = 1,
+    distributed: DistributedConfig | None = None,
 ) -> tuple[
     # A model artifact: a run with a ZenML `model:` lists it among the version's models.
     Annotated[Path, ArtifactConfig(name=Artifacts.MODEL_DIR, artifact_type=ArtifactType.MODEL)],
@@ -43,6 +48,10 @@ def train_classifier(
         model: Model shape.
         training: Training settings.
         init_digests: Digest of the encoder ``training.init_from`` names; only part of the cache key.
+        processes_per_pod: Training processes in this step's pod, one per GPU; above 1 they run under ZenML's
+            ``run_with_accelerate`` (DDP, or FSDP with ``training.fsdp``), and this step still logs once.
+        distributed: Run the training as a Kubeflow Training Operator PyTorchJob of this many workers and
+            GPUs each instead (multi-node), and pick its outputs up from the artifact store.
 
     Returns:
         The HF model folder (model, tokeniser, ``genomenlp.json``), the metrics summary, the whole run
@@ -51,11 +60,14 @@ def train_classifier(
     """
     source = Artifacts.BEST_HYPERPARAMETERS
     model, training = apply_hyperparameters(model, training, hyperparameters, source)
-    # `init_from: registry:…` must resolve in this process too (a Kubeflow pod, not only the CLI's).
-    install_registry_resolver()
-    data = TrainingData.from_dataset_dir(dataset_dir)
     folder = staging_folder("train")
-    metrics = train(data, model, training, str(folder), show_progress=False)
+    if distributed is not None:
+        metrics = run_as_pytorch_job("train", distributed, dataset_dir, folder, lambda data: train_command(
+            data, model, training, distributed.gpus_per_worker))
+    else:
+        metrics = run_stage("train", {"dataset_dir": str(dataset_dir), "model": model.model_dump(mode="json"),
+                                      "training": training.model_dump(mode="json"), "out_dir": str(folder)},
+                            processes_per_pod)
     scalars, context = version_metadata(metrics), get_step_context()
     log_metadata({**scalars, **training_headlines(metrics)})
     # The run page shows the headline figures without opening the step.

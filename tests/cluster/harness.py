@@ -80,10 +80,15 @@ class PodRunner:
         self.timeout_s = timeout_s
         self.root = Path(tempfile.mkdtemp(prefix="genomenlp-pods-", dir="/var/tmp"))
         self.runs: list[dict] = []
+        # A PyTorchJob's replicas start together, each from its own thread.
+        self._lock = threading.Lock()
+        self._started = 0
 
     def pod_folder(self, name: str) -> Path:
         """The host folder of the next pod (its /app, home and the launcher's local artifact folders)."""
-        return self.root / f"{len(self.runs):02d}-{re.sub(r'[^A-Za-z0-9_.-]', '-', name)}"
+        with self._lock:
+            self._started += 1
+            return self.root / f"{self._started - 1:02d}-{re.sub(r'[^A-Za-z0-9_.-]', '-', name)}"
 
     def run(self, name: str, command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess:
         """Run ``command`` in a fresh pod folder with exactly the image's and the given environment."""
@@ -110,7 +115,8 @@ class PodRunner:
                   f'&& cd {IMAGE_WORKDIR} && exec "$@"')
         isolated = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(pod), *command]
         result = subprocess.run(isolated, cwd=pod, env=env, capture_output=True, text=True, timeout=self.timeout_s)
-        self.runs.append({"name": name, "command": command, "env": env, "result": result, "folder": pod})
+        with self._lock:
+            self.runs.append({"name": name, "command": command, "env": env, "result": result, "folder": pod})
         return result
 
     def secret_environment(self, secret: str, keys: dict[str, str] | None = None) -> dict[str, str]:

@@ -73,7 +73,9 @@ def tiny_cluster_config(path: Path, katib_url: str) -> Path:
     parameters["model"].update(num_layers=1, hidden_size=32, num_heads=2, intermediate_size=64, max_positions=128)
     parameters["dataset"]["max_tokens"] = 128
     # One epoch on tiny data can read as collapsed (a collapsed trial fails, as it should).
-    parameters["training"].update(num_train_epochs=1, per_device_train_batch_size=16, collapse_epochs=0)
+    # The classes are renamed, so the positive class (the config's `promoter`) is renamed with them.
+    parameters["training"].update(num_train_epochs=1, per_device_train_batch_size=16, collapse_epochs=0,
+                                  positive_label="class_a")
     parameters["sweep"] = {"method": "grid", "name": "tiny", "metric": {"name": "eval/f1", "goal": "maximize"},
                            "parameters": {"learning_rate": {"values": [1.0e-3, 3.0e-3]}}}
     parameters.update(trials=2, folds=2)

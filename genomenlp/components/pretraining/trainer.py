@@ -27,8 +27,10 @@ from genomenlp.components.pretraining.config import PretrainConfig
 from genomenlp.components.pretraining.masking import IGNORE_INDEX, encode_windows, mask_tokens
 from genomenlp.components.tokenisers.common import MASK, PAD, SPECIAL_TOKENS, UNK, SequenceTokenizer
 from genomenlp.components.training.checkpoint import unreadable_checkpoint_is_input_error
+from genomenlp.components.training.config import scaling_arguments
 from genomenlp.components.training.optim import choose_device
 from genomenlp.components.training.state import DIVERGENCE_FACTOR, STATE_FILE, TrainingDiverged, write_json_atomically
+from genomenlp.components.training.trainer import warn_if_not_sharded
 
 # RoBERTa's MLM settings: beta2 0.98 and a larger epsilon keep the first large-gradient steps stable.
 ADAM_BETAS = (0.9, 0.98)
@@ -266,7 +268,7 @@ def _resume_state(checkpoint_dir: Path, fingerprint: str) -> dict | None:
 
 
 def pretraining_arguments(config: PretrainConfig, checkpoint_dir: Path, show_progress: bool) -> TrainingArguments:
-    """HF ``TrainingArguments`` of a pre-training run (:class:`PretrainConfig` mapped; bf16 and fused AdamW on CUDA)."""
+    """HF ``TrainingArguments`` of a pre-training run: :class:`PretrainConfig` mapped, FSDP and compile included."""
     cuda = choose_device(config.device).type == "cuda"
     bf16 = cuda and torch.cuda.is_bf16_supported()
     return TrainingArguments(
@@ -280,7 +282,7 @@ def pretraining_arguments(config: PretrainConfig, checkpoint_dir: Path, show_pro
         average_tokens_across_devices=False, dataloader_num_workers=0, ddp_find_unused_parameters=False,
         # Each process reads the stream and keeps its share: batches of masked positions differ in width,
         # which a dispatching first process could not concatenate.
-        accelerator_config={"dispatch_batches": False})
+        accelerator_config={"dispatch_batches": False}, **scaling_arguments(config))
 
 
 def train_masked_lm(
@@ -330,6 +332,7 @@ def train_masked_lm(
         if show_progress:
             trainer.add_callback(_QuietProgress)
         chance = math.log(len(tokenizer.tokenizer.get_vocab()))
+        warn_if_not_sharded(trainer)
         trainer.add_callback(PretrainCallback(trainer, result, state, config, checkpoint_dir, fingerprint, chance,
                                               on_log))
         trainer.train(resume_from_checkpoint=resume)

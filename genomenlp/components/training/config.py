@@ -57,7 +57,69 @@ class ModelConfig(BaseModel):
         return self
 
 
-class TrainConfig(BaseModel):
+class ScalingConfig(BaseModel):
+    """How one run spreads over processes and compiles: the same fields in classifier training and pre-training.
+
+    The number of processes is not here: ``torchrun``/``accelerate launch`` (or a pipeline's
+    ``processes_per_pod``, or a PyTorchJob's workers) decide it; these say how those processes share the
+    model. DDP (a full copy per process) is the default; ``fsdp`` shards parameters, gradients and
+    optimiser state instead.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fsdp: bool = Field(
+        False, description="Shard with FSDP instead of DDP under torchrun/accelerate launch, configured by "
+        "fsdp_config (HF TrainingArguments.fsdp).")
+    fsdp_config: str | dict | None = Field(
+        None, description="HF TrainingArguments.fsdp_config: a JSON file, or a mapping in a YAML or -w file "
+        "(e.g. version, reshard_after_forward, cpu_offload, transformer_layer_cls_to_wrap).")
+    torch_compile: bool = Field(
+        False, description="Compile the model with torch.compile (HF TrainingArguments.torch_compile).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_fsdp_options(cls, values):
+        """A transformers 4 file's ``fsdp`` (a list or string of options; the tutorial's is ``[]``), as HF 5 reads it.
+
+        Empty means DDP; options become ``fsdp: true`` plus the ``fsdp_config`` entries HF's own
+        translation gives them.
+        """
+        if not isinstance(values, dict) or not isinstance(values.get("fsdp"), str | list):
+            return values
+        options = values["fsdp"]
+        values = {**values, "fsdp": bool(options)}
+        if options:
+            if isinstance(values.get("fsdp_config"), str):
+                raise ValueError("fsdp as a list of options cannot be combined with an fsdp_config file: "
+                                 "put the options in that file and set fsdp to true")
+            from transformers import TrainingArguments
+            from transformers.utils import logging as hf_logging
+
+            config = dict(values.get("fsdp_config") or {})
+            # HF's deprecation notice asks for exactly what this does; its errors (unknown options) still raise.
+            translator = hf_logging.get_logger("transformers.training_args")
+            level = translator.level
+            translator.setLevel(hf_logging.ERROR)
+            try:
+                TrainingArguments._apply_legacy_fsdp_to_config(options, config)
+            finally:
+                translator.setLevel(level)
+            values["fsdp_config"] = config
+        return values
+
+
+def scaling_arguments(config: ScalingConfig) -> dict:
+    """The HF ``TrainingArguments`` values of :class:`ScalingConfig` (no ``fsdp``: DDP, HF's default)."""
+    values = {"torch_compile": config.torch_compile}
+    if config.fsdp:
+        values["fsdp"] = True
+        if config.fsdp_config is not None:
+            values["fsdp_config"] = config.fsdp_config
+    return values
+
+
+class TrainConfig(ScalingConfig):
     """Optimisation settings; names follow HF ``TrainingArguments`` so the tutorial's JSON applies."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -206,7 +206,7 @@ def train_classifier(
         raise InputError(out_dir, "train writes to a local folder; copy it to object storage afterwards")
     import torch
 
-    from genomenlp.components.training.trainer import evaluate, fit
+    from genomenlp.components.training.trainer import evaluate, fit, sharding
 
     loaded = data if isinstance(data, LoadedData) else load_training_data(data)
     tokenizer, splits, names, manifest = loaded.tokenizer, loaded.splits, loaded.names, loaded.manifest
@@ -275,6 +275,7 @@ def train_classifier(
         "train_seconds": round(train_seconds, 2),
         "parameters": parameters,
         "processes": trainer.args.world_size,
+        "sharding": sharding(trainer),
         "label_names": names,
         "baselines": baselines,
         "beats_kmer_baseline": beats_baseline(test_metrics, baselines) if baselines else None,

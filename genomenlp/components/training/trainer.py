@@ -26,7 +26,13 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from genomenlp.components.errors import InputError
 from genomenlp.components.training.checkpoint import unreadable_checkpoint_is_input_error
 from genomenlp.components.training.collapse import collapse_message, degenerate_reason
-from genomenlp.components.training.config import EvalStrategy, TrainConfig, higher_is_better, modern_training_arguments
+from genomenlp.components.training.config import (
+    EvalStrategy,
+    TrainConfig,
+    higher_is_better,
+    modern_training_arguments,
+    scaling_arguments,
+)
 from genomenlp.components.training.data import EncodedSplit
 from genomenlp.components.training.metrics import classification_metrics
 from genomenlp.components.training.optim import choose_device
@@ -204,6 +210,9 @@ def training_arguments(config: TrainConfig, output_dir: Path, show_progress: boo
         dataloader_num_workers=config.dataloader_num_workers)
     if config.eval_steps is not None:
         values["eval_steps"] = config.eval_steps
+    # DDP unless fsdp names options; TrainConfig holds what the file said, so it decides.
+    values.pop("fsdp", None), values.pop("fsdp_config", None)
+    values.update(scaling_arguments(config))
     cuda = choose_device(config.device).type == "cuda"
     bf16 = cuda and torch.cuda.is_bf16_supported()
     decided = {
@@ -364,6 +373,24 @@ class RunCallback(TrainerCallback):
         return False
 
 
+def sharding(trainer: Trainer) -> str:
+    """How the run's processes held the model: ``fsdp``, ``ddp`` (a copy each) or ``single`` (one process)."""
+    if trainer.is_fsdp_enabled:
+        return "fsdp"
+    return "ddp" if trainer.args.world_size > 1 else "single"
+
+
+def warn_if_not_sharded(trainer: Trainer) -> None:
+    """Say once, on the first process, when ``fsdp`` was asked for and Accelerate runs without it.
+
+    Accelerate 1.x enables FSDP only for multi-accelerator runs (CUDA and the like); on the CPU, and
+    in a single process, the same settings train with DDP or alone, which is correct but unsharded.
+    """
+    if trainer.args.fsdp and not trainer.is_fsdp_enabled and trainer.is_world_process_zero():
+        _announce("fsdp", True, sharding(trainer),
+                  "Accelerate shards only across GPUs (or other accelerators); this run is not sharded")
+
+
 def _resume_point(checkpoint_dir: Path, fingerprint: str) -> tuple[FitResult, str | None]:
     """The result so far and the checkpoint to resume from, or a fresh start; refuse another run's checkpoints."""
     path = checkpoint_dir / STATE_FILE
@@ -445,6 +472,7 @@ def fit(
     if show_progress:
         trainer.add_callback(_QuietProgress)
     trainer.add_callback(RunCallback(trainer, result, config, checkpoint_dir, fingerprint, validation, on_epoch))
+    warn_if_not_sharded(trainer)
     try:
         trainer.train(resume_from_checkpoint=resume)
     except PruneRun:
