@@ -287,8 +287,11 @@ def zenml_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     script = home / "serve.py"
     script.write_text(ZENML_SERVER_SCRIPT)
     log = open(home / "server.log", "w")  # closed after the server stops
+    # Started in its own folder: a `.zen` in the checkout (`make run` leaves one) holds the laptop store's
+    # active project, which the server would look up and fail every request with "No active user found".
+    environment.pop("ZENML_REPOSITORY_PATH", None)
     server = subprocess.Popen(
-        [sys.executable, str(script), str(port)], env=environment, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, str(script), str(port)], cwd=home, env=environment, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     try:
