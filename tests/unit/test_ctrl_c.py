@@ -131,3 +131,26 @@ def test_interpret_interrupted_writes_nothing(model_and_records, tmp_path):
                                  lambda pid: any(tmp_path.glob(".pages.*.tmp")))
     assert code == 130 and lines == ["interpret: interrupted; no output was written"]
     assert not out.exists() and not list(tmp_path.glob(".pages.*"))
+
+
+def test_an_interrupt_raised_inside_a_finalizer_still_stops_the_command_with_one_line():
+    # A signal can land while a weakref callback or __del__ runs, where Python only prints
+    # "Exception ignored in …" and goes on: the command must still stop, with its one line.
+    code = (
+        "import sys, time\n"
+        "from genomenlp.components.cli.common import run_command\n"
+        "class Finalised:\n"
+        "    def __del__(self):\n"
+        "        raise KeyboardInterrupt\n"
+        "def body(argv):\n"
+        "    Finalised()\n"
+        "    deadline = time.monotonic() + 10\n"
+        "    while time.monotonic() < deadline:\n"
+        "        pass\n"
+        "    print('never interrupted')\n"
+        "sys.exit(run_command(body, [], 'demo'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == ["demo: interrupted; no output was written"]
+    assert "never interrupted" not in done.stdout

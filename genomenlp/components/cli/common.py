@@ -98,14 +98,41 @@ def _raise_terminated(signum, frame) -> None:
 
 
 def _on_sigterm_raise() -> Callable[[], None]:
-    """Turn SIGTERM into :class:`Terminated` (main thread only); returns the restorer."""
+    """Turn SIGTERM into :class:`Terminated` and keep interrupts from being lost (main thread only).
+
+    A signal whose exception is raised inside a weakref callback or ``__del__`` cannot propagate: Python
+    prints "Exception ignored in …" with a traceback and carries on, so the interrupt would be lost. The
+    unraisable hook hands such an interrupt back to the main thread, where it unwinds the command.
+
+    Returns:
+        The restorer of the previous handler and hook.
+    """
+    import _thread
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+    previous_hook = sys.unraisablehook
+
+    def redeliver_interrupts(unraisable) -> None:
+        # A moment later and from another thread, so the signal reaches the main thread after this hook.
+        if isinstance(unraisable.exc_value, (Terminated, KeyboardInterrupt)):
+            number = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+            timer = threading.Timer(0.05, _thread.interrupt_main, args=(number,))
+            timer.daemon = True
+            timer.start()
+        else:
+            previous_hook(unraisable)
+
+    sys.unraisablehook = redeliver_interrupts
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
+
+    return restore
 
 
 def run_command(body: Callable[[list[str] | None], int | None], argv: list[str] | None, prog: str) -> int:
