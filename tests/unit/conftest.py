@@ -56,3 +56,12 @@ def random_classifier_folder():
         return str(folder)
 
     return build
+
+
+@pytest.fixture(scope="module")
+def client(clean_zenml_client):
+    """A throw-away ZenML store for commands that register models; the registry resolver is removed afterwards."""
+    from genomenlp.components.model_io import MODEL_RESOLVERS
+
+    yield clean_zenml_client
+    MODEL_RESOLVERS.pop("registry", None)

@@ -27,13 +27,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def client(clean_zenml_client):
-    from genomenlp.components.model_io import MODEL_RESOLVERS
-
-    yield clean_zenml_client
-    MODEL_RESOLVERS.pop("registry", None)
-
 
 def test_torchrun_two_processes_write_once_and_match_one_process(client, tiny_dataset, tmp_path, one_torch_thread):
     data = [tiny_dataset.train_path, "parquet", tiny_dataset.tokenizer_path, "-t", "test", "-v", "valid"]

@@ -15,8 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 NAME = "genomic_bert_accelerate"
 TINY = ["--num_layers", "1", "--hidden_size", "16", "--num_heads", "2", "--intermediate_size", "32",
         "--max_positions", "64", "--dropout", "0", "--num_train_epochs", "3", "--learning_rate", "0.01",
@@ -31,13 +29,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
-
-@pytest.fixture(scope="module")
-def client(clean_zenml_client):
-    from genomenlp.components.model_io import MODEL_RESOLVERS
-
-    yield clean_zenml_client
-    MODEL_RESOLVERS.pop("registry", None)
 
 
 def accelerate_launch(arguments: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
