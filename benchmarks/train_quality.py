@@ -75,7 +75,7 @@ def read_history(run_dir: Path) -> list[dict]:
 
 
 def run_profile(name, tokenizer_factory, model, training, seed, out: Path, folds: int = 0,
-                cv_epochs: int | None = None) -> dict:
+                cv_epochs: int | None = None, dataset: dict | None = None) -> dict:
     """Build one seed's dataset, train one profile on it and return its figures.
 
     With ``folds``, also cross-validate the profile on the split's training rows (``cv_epochs`` per
@@ -83,7 +83,8 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path, folds
     """
     data_dir, run_dir = out / f"data_{name}_{seed}", out / f"run_{name}_{seed}"
     tokenizer = tokenizer_factory()
-    create_dataset(DATA, tokenizer, DatasetConfig(seed=seed), str(data_dir), overwrite=True, show_progress=False)
+    create_dataset(DATA, tokenizer, DatasetConfig(**{**(dataset or {}), "seed": seed}), str(data_dir), overwrite=True,
+                   show_progress=False)
     (data_dir / "tokens.json").write_text(tokenizer.to_json())
     data = TrainingData(str(data_dir / "train.parquet"), "parquet", str(data_dir / "tokens.json"))
     summary = train_classifier(data, model, training.model_copy(update={"seed": seed}), str(run_dir),
@@ -167,6 +168,9 @@ def main() -> None:
     parser.add_argument("--profile", default="default",
                         help="name of the profile's rows (a variant measured beside the default keeps its own rows)")
     parser.add_argument("--model", default="{}", help="JSON object of ModelConfig fields replacing the default's")
+    parser.add_argument("--dataset", default="{}",
+                        help='JSON object of DatasetConfig fields replacing the default\'s '
+                             '(e.g. {"reverse_complement": "none"}; the seed is --seeds)')
     parser.add_argument("--training", default="{}",
                         help="JSON object of TrainConfig fields replacing the default's (num_train_epochs: --epochs)")
     parser.add_argument("--folds", type=int, default=0,
@@ -206,7 +210,8 @@ def main() -> None:
             if (name, seed) in done:
                 continue
             started = time.perf_counter()
-            row = run_profile(name, factory, model, training, seed, out, args.folds, args.cv_epochs)
+            row = run_profile(name, factory, model, training, seed, out, args.folds, args.cv_epochs,
+                              json.loads(args.dataset) if name == args.profile else None)
             row["wall_seconds"] = time.perf_counter() - started
             rows.append(row)
             print(json.dumps(row), flush=True)

@@ -81,6 +81,9 @@ def load_model(reference: str) -> LoadedModel:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     _read_json(path / "config.json", reference)
+    from genomenlp.components.training.conv_bert import register_conv_bert
+
+    register_conv_bert()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:

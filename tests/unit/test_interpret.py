@@ -44,6 +44,7 @@ def models(tmp_path_factory, random_classifier_folder):
     unigram = train_unigram_tokenizer(random_sequences(60, 40, 80, seed=1), vocab_size=40, show_progress=False)
     return {"kmer": build(root / "kmer", build_kmer_tokenizer(3), LABELS, MAX_POSITIONS),
             "distilbert": build(root / "distilbert", build_kmer_tokenizer(2), LABELS, MAX_POSITIONS, "distilbert"),
+            "conv": build(root / "conv", build_kmer_tokenizer(3), LABELS, MAX_POSITIONS, conv_kernel=5),
             "unigram": build(root / "unigram", unigram, LABELS, MAX_POSITIONS)}
 
 
@@ -134,7 +135,7 @@ def _logits(model, ids) -> torch.Tensor:
 
 # Largest |delta| / max(1, |F(x) − F(b)|) after 50 steps. DistilBERT's head has a ReLU, whose kinks
 # make the integrand jump, so its quadrature converges more slowly than BERT's smooth path.
-DELTA_TOLERANCE = {"kmer": 1e-3, "unigram": 1e-3, "distilbert": 5e-2}
+DELTA_TOLERANCE = {"kmer": 1e-3, "unigram": 1e-3, "distilbert": 5e-2, "conv": 1e-3}
 
 
 @pytest.mark.parametrize("kind", sorted(DELTA_TOLERANCE))
@@ -193,7 +194,7 @@ def test_per_base_track_means_the_covering_tokens():
     assert np.isnan(track[5]) and track[6] == 1.0 and np.isnan(track[7])
 
 
-@pytest.mark.parametrize("kind", ["kmer", "unigram"])
+@pytest.mark.parametrize("kind", ["kmer", "unigram", "conv"])
 def test_tracks_of_short_and_long_sequences(models, kind, tmp_path):
     sequences = random_sequences(3, 15, 20, seed=8) + random_sequences(1, 200, 200, seed=9)
     fasta = tmp_path / "in.fa"

@@ -10,15 +10,18 @@ models: the default 2-layer model skips about three eighths of each forward and 
 which is what Integrated Gradients spends its time on.
 
 Only the architectures :func:`~components.training.model.build_classifier` makes are supported:
-BERT (post-layer-norm) and DistilBERT, both in eval mode (dropout off).
+BERT (post-layer-norm) and DistilBERT, both in eval mode (dropout off); the convolutional-stem BERT
+reads every position and computes its own logits.
 """
 
 from __future__ import annotations
 
+from genomenlp.components.training.conv_bert import MODEL_TYPE
+
 
 def supports_classifier_path(model) -> bool:
     """Whether :func:`logits_from_embeddings` knows this model's layout."""
-    return getattr(model.config, "model_type", None) in ("bert", "distilbert")
+    return getattr(model.config, "model_type", None) in ("bert", "distilbert", MODEL_TYPE)
 
 
 def embedding_output(model, input_ids):
@@ -75,6 +78,9 @@ def logits_from_embeddings(model, hidden, attention_mask):
 
     if model.training:
         raise ValueError("logits_from_embeddings needs the model in eval mode (no dropout)")
+    if model.config.model_type == MODEL_TYPE:
+        # Its head reads every position (the mean), so there is nothing to prune.
+        return model.logits_from_embeddings(hidden, attention_mask)
     mask = attention_mask.to(torch.bool)
     if model.config.model_type == "bert":
         layers, heads, step = model.bert.encoder.layer, model.config.num_attention_heads, _bert_layer

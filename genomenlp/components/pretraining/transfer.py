@@ -13,6 +13,7 @@ from genomenlp.components.errors import InputError
 from genomenlp.components.model_io import MODEL_METADATA, resolve_model_path
 from genomenlp.components.tokenisers.common import SequenceTokenizer, sequence_tokenizer_from_json
 from genomenlp.components.training.config import Architecture, ModelConfig
+from genomenlp.components.training.conv_bert import MODEL_TYPE as CONV_BERT_TYPE
 
 # HF config key → our ModelConfig field (the flag a user changes to match), per architecture.
 SHAPE_KEYS = {
@@ -95,6 +96,9 @@ def init_classifier_from_encoder(classifier, encoder_dir: str, tokenizer: Sequen
     path = _encoder_folder(encoder_dir)
     hf_config = _read_json(path / "config.json")
     theirs, ours = hf_config.get("model_type"), classifier.config.model_type
+    if ours == CONV_BERT_TYPE:
+        raise InputError(str(encoder_dir), "a classifier with a convolutional stem (--conv_kernel) trains from "
+                         "scratch: set --conv_kernel 0 to start from a pre-trained encoder")
     if theirs != ours:
         raise InputError(str(encoder_dir),
                          f"the encoder is {theirs}, the classifier {ours}: pass --architecture {theirs}")

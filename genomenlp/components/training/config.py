@@ -49,11 +49,18 @@ class ModelConfig(BaseModel):
     intermediate_size: int = Field(512, ge=8, description="Feed-forward width.")
     max_positions: int = Field(512, ge=8, description="Longest input, in tokens.")
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on hidden states and attention.")
+    conv_kernel: int = Field(
+        0, ge=0, le=63, description="Width, in tokens, of a convolutional stem that finds motifs before the encoder "
+        "(odd; 0: none, plain BERT). BERT only; such models are trained from scratch (no pretrain/init_from).")
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ModelConfig:
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
+        if self.conv_kernel and self.conv_kernel % 2 == 0:
+            raise ValueError(f"conv_kernel must be odd (it keeps every position), got {self.conv_kernel}")
+        if self.conv_kernel and self.architecture is not Architecture.BERT:
+            raise ValueError(f"conv_kernel needs architecture bert, not {self.architecture}")
         return self
 
 

@@ -9,6 +9,8 @@ from genomenlp.components.training.config import Architecture, ModelConfig
 def build_classifier(config: ModelConfig, vocab_size: int, label_names: list[str], token_ids: dict[str, int]):
     """A ``*ForSequenceClassification`` model; it pools position 0, which our tokenisers fill with ``<s>``.
 
+    With ``conv_kernel``, a BERT with a convolutional stem (:mod:`.conv_bert`) that also pools the mean.
+
     Args:
         config: Architecture and shape.
         vocab_size: Size of the tokeniser's vocabulary.
@@ -29,7 +31,13 @@ def build_classifier(config: ModelConfig, vocab_size: int, label_names: list[str
     }
     special = {"pad_token_id": token_ids[PAD], "bos_token_id": token_ids[BOS], "eos_token_id": token_ids[EOS]}
     if config.architecture is Architecture.BERT:
-        hf_config = BertConfig(
+        config_class, model_class = BertConfig, BertForSequenceClassification
+        if config.conv_kernel:
+            from genomenlp.components.training.conv_bert import conv_bert_classes, register_conv_bert
+
+            register_conv_bert()
+            (config_class, model_class), special = conv_bert_classes(), {**special, "conv_kernel": config.conv_kernel}
+        hf_config = config_class(
             vocab_size=vocab_size,
             hidden_size=config.hidden_size,
             num_hidden_layers=config.num_layers,
@@ -42,7 +50,7 @@ def build_classifier(config: ModelConfig, vocab_size: int, label_names: list[str
             **labels,
             **special,
         )
-        return BertForSequenceClassification(hf_config)
+        return model_class(hf_config)
     hf_config = DistilBertConfig(
         vocab_size=vocab_size,
         dim=config.hidden_size,
