@@ -32,11 +32,22 @@ from genomenlp.components.training.config import Architecture, ModelConfig, Trai
 from genomenlp.components.training.run import TrainingData, train_classifier  # noqa: E402
 
 DATA = [str(ROOT / "data" / "ecoli_promoter" / name) for name in ("promoter.fasta.gz", "non_promoter.fasta.gz")]
+DEFAULT_PROFILE = ROOT / "genomenlp" / "pipelines" / "configs" / "training_pipeline.yaml"
 F1_TARGET = 0.79
 ORIGINAL_MODEL = ModelConfig(architecture=Architecture.DISTILBERT, num_layers=6, hidden_size=768, num_heads=12,
                              intermediate_size=3072, max_positions=512)
 ORIGINAL_TRAINING = TrainConfig(learning_rate=7.796477400405317e-05, per_device_train_batch_size=16, num_train_epochs=2,
                                 weight_decay=0.5, warmup_ratio=0.0, metric_for_best_model="eval_loss")
+
+
+def profile_settings(config: Path) -> dict:
+    """The k-mer length and the dataset, model and training fields of a pipeline config (its sweep aside)."""
+    import yaml
+
+    parameters = yaml.safe_load(config.read_text())["parameters"]
+    return {"k": parameters["kmer"]["k"], "model": parameters["model"],
+            "dataset": {key: value for key, value in parameters["dataset"].items() if key != "seed"},
+            "training": {key: value for key, value in parameters["training"].items() if key not in ("seed", "device")}}
 
 
 def seconds_to_target(history: list[dict]) -> float | None:
@@ -163,8 +174,11 @@ def main() -> None:
     """Run every profile on every seed; print JSON lines and a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument("--k", type=int, default=3, help="k-mer length of the default profile")
-    parser.add_argument("--epochs", type=int, default=TrainConfig().num_train_epochs)
+    parser.add_argument("--config", default=str(DEFAULT_PROFILE),
+                        help="pipeline config whose kmer, dataset, model and training settings are the profile "
+                             "(default: the training pipeline's, the default profile)")
+    parser.add_argument("--k", type=int, help="k-mer length (default: the config's)")
+    parser.add_argument("--epochs", type=int, help="epochs (default: the config's)")
     parser.add_argument("--profile", default="default",
                         help="name of the profile's rows (a variant measured beside the default keeps its own rows)")
     parser.add_argument("--model", default="{}", help="JSON object of ModelConfig fields replacing the default's")
@@ -186,9 +200,14 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    base = profile_settings(Path(args.config))
+    args.dataset = json.dumps({**base["dataset"], **json.loads(args.dataset)})
+    k = args.k or base["k"]
+    training = {**base["training"], **({"num_train_epochs": args.epochs} if args.epochs else {}),
+                **json.loads(args.training)}
     profiles = [] if args.only_original else [
-        (args.profile, lambda: make_kmer_tokenizer(DATA, KmerConfig(k=args.k)), ModelConfig(**json.loads(args.model)),
-         TrainConfig(**{"num_train_epochs": args.epochs, **json.loads(args.training)}))]
+        (args.profile, lambda: make_kmer_tokenizer(DATA, KmerConfig(k=k)),
+         ModelConfig(**{**base["model"], **json.loads(args.model)}), TrainConfig(**training))]
     if args.with_original or args.only_original:
         profiles.append(("original", lambda: learn_tokenizer(DATA, TokeniseConfig(vocab_size=32000), False),
                          ORIGINAL_MODEL, ORIGINAL_TRAINING))

@@ -42,11 +42,12 @@ def random_classifier_folder():
     from genomenlp.components.training.run import save_model_folder
 
     def build(folder, tokenizer, labels, max_positions, architecture="bert", seed=0, num_layers=1,
-              conv_kernel=0) -> str:
+              conv_kernel=0, position_readout=0) -> str:
         vocab = tokenizer.tokenizer.get_vocab()
         torch.manual_seed(seed)
         config = ModelConfig(architecture=architecture, num_layers=num_layers, hidden_size=16, num_heads=2,
-                             intermediate_size=32, max_positions=max_positions, dropout=0.0, conv_kernel=conv_kernel)
+                             intermediate_size=32, max_positions=max_positions, dropout=0.0, conv_kernel=conv_kernel,
+                             position_readout=position_readout)
         model = build_classifier(config, len(vocab), labels, {token: vocab[token] for token in (BOS, EOS, PAD)})
         with torch.no_grad():
             for parameter in model.parameters():

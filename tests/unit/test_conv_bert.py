@@ -14,7 +14,8 @@ from genomenlp.components.training.config import ModelConfig
 from genomenlp.components.training.model import build_classifier
 
 SPECIAL = {"<s>": 0, "</s>": 1, "<pad>": 2}
-STEM = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=32, conv_kernel=5)
+STEM = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=32, conv_kernel=5,
+                   position_readout=4)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -31,7 +32,8 @@ def batch(seed: int = 0):
 
 @pytest.mark.parametrize(("fields", "message"), [
     ({"conv_kernel": 4}, "must be odd"),
-    ({"conv_kernel": 3, "architecture": "distilbert"}, "needs architecture bert"),
+    ({"conv_kernel": 3, "architecture": "distilbert"}, "need architecture bert"),
+    ({"position_readout": 8, "architecture": "distilbert"}, "need architecture bert"),
 ])
 def test_bad_stem_settings_are_refused(fields, message):
     with pytest.raises(ValueError, match=message):
@@ -42,6 +44,9 @@ def test_logits_do_not_depend_on_padding_and_the_attribution_path_is_the_forward
     torch.manual_seed(0)
     model = build_classifier(STEM, 20, ["a", "b"], SPECIAL).eval()
     assert model.config.model_type == "genomic_conv_bert" and model.stem.conv.kernel_size == (5,)
+    assert not model.readout.weight.any(), "the readout starts at zero: training starts from the pooled head"
+    with torch.no_grad():
+        model.readout.weight.normal_(0, 0.5)
     ids, mask = batch()
     with torch.no_grad():
         padded = model(input_ids=ids, attention_mask=mask).logits
@@ -68,10 +73,12 @@ def test_train_with_a_stem_then_reload_and_predict(tiny_dataset, tmp_path, capsy
     out = tmp_path / "run"
     args = [tiny_dataset.train_path, "parquet", tiny_dataset.tokenizer_path, "-o", str(out), "--num_train_epochs", "2",
             "--learning_rate", "0.003", "--num_layers", "1", "--hidden_size", "16", "--num_heads", "2",
-            "--intermediate_size", "32", "--max_positions", "64", "--conv_kernel", "5", "--no_progress", "-d", "cpu"]
+            "--intermediate_size", "32", "--max_positions", "64", "--conv_kernel", "5", "--position_readout", "4",
+            "--no_progress", "-d", "cpu"]
     assert train.main(args) == 0, capsys.readouterr().err
     folder = out / "model_files"
-    assert json.loads((folder / "config.json").read_text())["conv_kernel"] == 5
+    saved = json.loads((folder / "config.json").read_text())
+    assert saved["conv_kernel"] == 5 and saved["position_readout"] == 4
     loaded = load_model(str(folder))
     assert type(loaded.model).__name__ == "StemBertForSequenceClassification" and not loaded.model.training
     assert predict.main([str(folder), "TATAATTATAATACGTACGTACGT", "ACGTACGTACGTACGTACGTACGT",

@@ -158,9 +158,10 @@ def pretrain_encoder(
         raise InputError(out_dir, "pretrain writes to a local folder; copy it to object storage afterwards")
     if not genome_paths:
         raise InputError("GENOME", "give at least one FASTA file to pre-train on")
-    if model_config.conv_kernel:
-        raise InputError("--conv_kernel", f"{model_config.conv_kernel}: pre-training builds plain encoders; leave "
-                         "--conv_kernel at 0 (a classifier with a convolutional stem trains from scratch)")
+    if model_config.conv_kernel or model_config.position_readout:
+        raise InputError("--conv_kernel" if model_config.conv_kernel else "--position_readout",
+                         "pre-training builds plain encoders; leave --conv_kernel and --position_readout at 0 (a "
+                         "classifier with a convolutional stem or a position readout trains from scratch)")
     # The first process checks (and with --overwrite clears) the folder; under torchrun the others train beside it.
     out = (prepare_resumable_dir(out_dir, overwrite, METRICS_FILE, CHECKPOINT_DIR, "pre-training run")
            if is_main_process() else Path(out_dir))

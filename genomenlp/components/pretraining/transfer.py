@@ -97,8 +97,8 @@ def init_classifier_from_encoder(classifier, encoder_dir: str, tokenizer: Sequen
     hf_config = _read_json(path / "config.json")
     theirs, ours = hf_config.get("model_type"), classifier.config.model_type
     if ours == CONV_BERT_TYPE:
-        raise InputError(str(encoder_dir), "a classifier with a convolutional stem (--conv_kernel) trains from "
-                         "scratch: set --conv_kernel 0 to start from a pre-trained encoder")
+        raise InputError(str(encoder_dir), "a classifier with a convolutional stem or a position readout trains from "
+                         "scratch: set --conv_kernel 0 and --position_readout 0 to start from a pre-trained encoder")
     if theirs != ours:
         raise InputError(str(encoder_dir),
                          f"the encoder is {theirs}, the classifier {ours}: pass --architecture {theirs}")

@@ -51,7 +51,10 @@ class ModelConfig(BaseModel):
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on hidden states and attention.")
     conv_kernel: int = Field(
         0, ge=0, le=63, description="Width, in tokens, of a convolutional stem that finds motifs before the encoder "
-        "(odd; 0: none, plain BERT). BERT only; such models are trained from scratch (no pretrain/init_from).")
+        "(odd; 0: none). BERT only; such models are trained from scratch (no pretrain/init_from).")
+    position_readout: int = Field(
+        0, ge=0, le=64, description="Features of every position that a position-specific linear head reads beside the "
+        "pooled one, so a motif's place counts (0: none). BERT only; trained from scratch like conv_kernel.")
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ModelConfig:
@@ -59,8 +62,8 @@ class ModelConfig(BaseModel):
             raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
         if self.conv_kernel and self.conv_kernel % 2 == 0:
             raise ValueError(f"conv_kernel must be odd (it keeps every position), got {self.conv_kernel}")
-        if self.conv_kernel and self.architecture is not Architecture.BERT:
-            raise ValueError(f"conv_kernel needs architecture bert, not {self.architecture}")
+        if (self.conv_kernel or self.position_readout) and self.architecture is not Architecture.BERT:
+            raise ValueError(f"conv_kernel and position_readout need architecture bert, not {self.architecture}")
         return self
 
 

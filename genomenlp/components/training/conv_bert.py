@@ -32,9 +32,10 @@ def conv_bert_classes():
 
         model_type = MODEL_TYPE
 
-        def __init__(self, conv_kernel: int = 9, **kwargs):
+        def __init__(self, conv_kernel: int = 9, position_readout: int = 0, **kwargs):
             super().__init__(**kwargs)
             self.conv_kernel = conv_kernel
+            self.position_readout = position_readout
 
     class ConvStem(nn.Module):
         """A residual 1-D convolution across positions; padded positions neither give nor take."""
@@ -52,8 +53,28 @@ def conv_bert_classes():
             motifs = self.conv((hidden * keep).transpose(1, 2)).transpose(1, 2)
             return self.norm(hidden + self.dropout(self.activation(motifs))) * keep
 
+    class PositionReadout(nn.Module):
+        """Logits from a few features of every position, each position with its own weights.
+
+        What a motif means depends on where it sits (a −10 box 10 bases upstream of the start, not
+        anywhere); pooling throws that away, this keeps it. Padded positions add nothing, and the
+        weights start at zero, so training starts from the pooled head alone.
+        """
+
+        def __init__(self, config):
+            super().__init__()
+            self.project = nn.Linear(config.hidden_size, config.position_readout)
+            self.activation = nn.GELU()
+            self.dropout = nn.Dropout(config.hidden_dropout_prob)
+            self.weight = nn.Parameter(
+                torch.zeros(config.max_position_embeddings, config.position_readout, config.num_labels))
+
+        def forward(self, hidden, mask):
+            features = self.dropout(self.activation(self.project(hidden))) * mask.unsqueeze(-1).to(hidden.dtype)
+            return torch.einsum("bpf,pfc->bc", features, self.weight[: hidden.shape[1]])
+
     class StemBertForSequenceClassification(BertPreTrainedModel):
-        """Embeddings → convolutional stem → BERT encoder → [``<s>``; mean] → linear classifier."""
+        """Embeddings → convolutional stem → BERT encoder → [``<s>``; mean] (+ per-position readout) → logits."""
 
         config_class = StemBertConfig
 
@@ -61,19 +82,27 @@ def conv_bert_classes():
             super().__init__(config)
             self.num_labels = config.num_labels
             self.bert = BertModel(config, add_pooling_layer=False)
-            self.stem = ConvStem(config)
+            self.stem = ConvStem(config) if config.conv_kernel else None
             self.dropout = nn.Dropout(config.hidden_dropout_prob)
             self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
+            self.readout = PositionReadout(config) if config.position_readout else None
             self.post_init()
+
+        def _init_weights(self, module):
+            super()._init_weights(module)
+            if isinstance(module, PositionReadout):
+                nn.init.zeros_(module.weight)
 
         def logits_from_embeddings(self, hidden, attention_mask):
             """Class logits from the embedding layer's output (what Integrated Gradients perturbs)."""
-            hidden = self.stem(hidden, attention_mask)
+            if self.stem is not None:
+                hidden = self.stem(hidden, attention_mask)
             mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=attention_mask)
             hidden = self.bert.encoder(hidden, attention_mask=mask).last_hidden_state
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
-            return self.classifier(self.dropout(torch.cat([hidden[:, 0], mean], dim=-1)))
+            logits = self.classifier(self.dropout(torch.cat([hidden[:, 0], mean], dim=-1)))
+            return logits + self.readout(hidden, attention_mask) if self.readout is not None else logits
 
         def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **_unused):
             if attention_mask is None:

@@ -9,7 +9,8 @@ from genomenlp.components.training.config import Architecture, ModelConfig
 def build_classifier(config: ModelConfig, vocab_size: int, label_names: list[str], token_ids: dict[str, int]):
     """A ``*ForSequenceClassification`` model; it pools position 0, which our tokenisers fill with ``<s>``.
 
-    With ``conv_kernel``, a BERT with a convolutional stem (:mod:`.conv_bert`) that also pools the mean.
+    With ``conv_kernel`` or ``position_readout``, a BERT with a convolutional stem and/or a per-position
+    readout (:mod:`.conv_bert`) that also pools the mean.
 
     Args:
         config: Architecture and shape.
@@ -32,11 +33,12 @@ def build_classifier(config: ModelConfig, vocab_size: int, label_names: list[str
     special = {"pad_token_id": token_ids[PAD], "bos_token_id": token_ids[BOS], "eos_token_id": token_ids[EOS]}
     if config.architecture is Architecture.BERT:
         config_class, model_class = BertConfig, BertForSequenceClassification
-        if config.conv_kernel:
+        if config.conv_kernel or config.position_readout:
             from genomenlp.components.training.conv_bert import conv_bert_classes, register_conv_bert
 
             register_conv_bert()
-            (config_class, model_class), special = conv_bert_classes(), {**special, "conv_kernel": config.conv_kernel}
+            (config_class, model_class) = conv_bert_classes()
+            special = {**special, "conv_kernel": config.conv_kernel, "position_readout": config.position_readout}
         hf_config = config_class(
             vocab_size=vocab_size,
             hidden_size=config.hidden_size,
