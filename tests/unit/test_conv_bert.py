@@ -6,10 +6,8 @@ import pytest
 import torch
 
 from genomenlp.components.cli import predict, train
-from genomenlp.components.errors import InputError
 from genomenlp.components.inference.classifier_path import classifier_logits
 from genomenlp.components.model_io import load_model
-from genomenlp.components.pretraining.transfer import init_classifier_from_encoder
 from genomenlp.components.training.config import ModelConfig
 from genomenlp.components.training.model import build_classifier
 
@@ -85,14 +83,3 @@ def test_train_with_a_stem_then_reload_and_predict(tiny_dataset, tmp_path, capsy
                          "-o", str(tmp_path / "p.tsv")]) == 0
     rows = (tmp_path / "p.tsv").read_text().splitlines()
     assert len(rows) == 3 and rows[0].split("\t")[:2] == ["id", "predicted_label"]
-
-
-def test_a_stem_model_is_not_started_from_a_plain_encoder(tmp_path):
-    torch.manual_seed(0)
-    model = build_classifier(STEM, 20, ["a", "b"], SPECIAL)
-    encoder = tmp_path / "encoder"
-    encoder.mkdir()
-    (encoder / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    (encoder / "model.safetensors").write_bytes(b"")  # never read: the stem is refused first
-    with pytest.raises(InputError, match="convolutional stem"):
-        init_classifier_from_encoder(model, str(encoder))

@@ -58,3 +58,27 @@ def test_train_init_from_encoder_takes_its_weights_and_shape(encoder, tmp_path, 
     saved = json.loads((tmp_path / "fine" / "model_files" / "genomenlp.json").read_text())
     assert saved["model"]["hidden_size"] == model.hidden_size  # the encoder's shape, without model flags
     assert saved["training"]["init_from"] == str(out / "encoder")
+
+
+def test_a_stem_and_a_position_readout_start_fresh_on_a_pre_trained_encoder(encoder):
+    out, _ = encoder
+    from genomenlp.components.pretraining.transfer import init_classifier_from_encoder
+    from genomenlp.components.tokenisers.common import BOS, EOS, PAD
+    from genomenlp.components.training.model import build_classifier
+
+    vocab = build_kmer_tokenizer(3).tokenizer.get_vocab()
+    classifier = build_classifier(TINY_MODEL.model_copy(update={"conv_kernel": 3, "position_readout": 4}), len(vocab),
+                                  ["a", "b"], {token: vocab[token] for token in (BOS, EOS, PAD)})
+    report = init_classifier_from_encoder(classifier, str(out / "encoder"))
+    assert report["loaded_tensors"] > 0
+    assert {name.split(".")[0] for name in report["fresh"]} == {"stem", "readout", "classifier"}
+
+
+def test_pretraining_refuses_a_stem_with_a_one_line_reason(tmp_path):
+    from genomenlp.components.errors import InputError
+
+    tokens = tmp_path / "k3.json"
+    tokens.write_text(build_kmer_tokenizer(3).to_json())
+    with pytest.raises(InputError, match="--conv_kernel.*give them to train --init_from"):
+        pretrain_encoder([str(tokens)], str(tokens), str(tmp_path / "out"),
+                         TINY_MODEL.model_copy(update={"conv_kernel": 3}), TINY, show_progress=False)

@@ -160,8 +160,8 @@ def pretrain_encoder(
         raise InputError("GENOME", "give at least one FASTA file to pre-train on")
     if model_config.conv_kernel or model_config.position_readout:
         raise InputError("--conv_kernel" if model_config.conv_kernel else "--position_readout",
-                         "pre-training builds plain encoders; leave --conv_kernel and --position_readout at 0 (a "
-                         "classifier with a convolutional stem or a position readout trains from scratch)")
+                         "pre-training builds plain encoders; leave --conv_kernel and --position_readout at 0 here "
+                         "and give them to train --init_from, which starts them fresh")
     # The first process checks (and with --overwrite clears) the folder; under torchrun the others train beside it.
     out = (prepare_resumable_dir(out_dir, overwrite, METRICS_FILE, CHECKPOINT_DIR, "pre-training run")
            if is_main_process() else Path(out_dir))

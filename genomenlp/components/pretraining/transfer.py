@@ -23,6 +23,8 @@ SHAPE_KEYS = {
                    "hidden_dim": "intermediate_size", "max_position_embeddings": "max_positions"},
 }
 WEIGHTS_FILE = "model.safetensors"
+# Classifier model type → the encoder type it is fine-tuned from, where they differ.
+ENCODER_TYPE = {CONV_BERT_TYPE: "bert"}
 
 
 def _encoder_folder(encoder_dir: str) -> Path:
@@ -95,10 +97,9 @@ def init_classifier_from_encoder(classifier, encoder_dir: str, tokenizer: Sequen
     """
     path = _encoder_folder(encoder_dir)
     hf_config = _read_json(path / "config.json")
-    theirs, ours = hf_config.get("model_type"), classifier.config.model_type
-    if ours == CONV_BERT_TYPE:
-        raise InputError(str(encoder_dir), "a classifier with a convolutional stem or a position readout trains from "
-                         "scratch: set --conv_kernel 0 and --position_readout 0 to start from a pre-trained encoder")
+    # A BERT with a stem or a position readout holds a plain BERT encoder; those extras start fresh.
+    theirs, ours = hf_config.get("model_type"), ENCODER_TYPE.get(classifier.config.model_type,
+                                                                 classifier.config.model_type)
     if theirs != ours:
         raise InputError(str(encoder_dir),
                          f"the encoder is {theirs}, the classifier {ours}: pass --architecture {theirs}")
