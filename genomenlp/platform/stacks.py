@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from genomenlp.components.errors import InputError, describe_validation_error
+from genomenlp.components.object_store import S3_RETRIES
 
 if TYPE_CHECKING:
     from zenml.client import Client
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
 LOCAL_STACK = "local"
 # Environment variables a new ZenML secret for the artifact store is made from.
 AWS_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-# botocore's default (legacy mode, 5 attempts, random backoff from 0 s) can give up within a few
-# seconds of an S3 server going away; 10 attempts in standard mode back off with jitter up to 20 s
-# each, about a minute in all, which outlasts a restart of the object store.
-S3_RETRIES = {"mode": "standard", "max_attempts": 10}
 
 
 class KubeflowStackConfig(BaseModel):

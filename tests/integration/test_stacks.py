@@ -8,10 +8,11 @@ import pytest
 import yaml
 from zenml.enums import StackComponentType as Component
 
+from genomenlp.components.object_store import S3_RETRIES
 from genomenlp.platform import cli
 from genomenlp.platform.cluster import DEFAULT_STACK_CONFIG
 from genomenlp.platform.kubeflow_flavor import FLAVOR_NAME
-from genomenlp.platform.stacks import S3_RETRIES, load_stack_config
+from genomenlp.platform.stacks import load_stack_config
 
 KEY, SECRET = "AKIA-test-key-id", "test-secret-access-key"
 

@@ -2,7 +2,7 @@
 
 import errno
 
-from genomenlp.components.storage import describe_environment_error
+from genomenlp.components.object_store import describe_environment_error
 
 
 def test_local_permission_denied():

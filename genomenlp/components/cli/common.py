@@ -141,7 +141,7 @@ def run_command(body: Callable[[list[str] | None], int | None], argv: list[str] 
     Failures of the environment (object store unreachable or refusing the credentials, ``ulimit -f``,
     a full disk) are one line too; SIGTERM unwinds like Ctrl-C, so staging space is removed.
     """
-    from genomenlp.components.storage import describe_environment_error
+    from genomenlp.components.object_store import describe_environment_error
 
     quiet_libraries()
     restore = _on_sigterm_raise()
