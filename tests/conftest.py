@@ -6,12 +6,19 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# A shell starts background jobs (`make test &`, nohup) with SIGINT ignored, and commands started from
+# here would inherit that and never see the Ctrl-C the interruption tests send. An ignored SIGINT survives
+# exec, a handler does not: with one here, every command starts with Python's own KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # Planted in every sequence of the first class, so a classifier trained on the pair has signal.
 MOTIF = "TATAAT"
 
