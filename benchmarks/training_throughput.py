@@ -74,9 +74,10 @@ def measure(model_config: ModelConfig, batch: int, tokens: int, steps: int, warm
     import torch
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+    from genomenlp.components.training.arguments import training_arguments
     from genomenlp.components.training.model import build_classifier
     from genomenlp.components.training.optim import choose_device
-    from genomenlp.components.training.trainer import ClassifierTrainer, PadCollator, SplitDataset, training_arguments
+    from genomenlp.components.training.trainer import ClassifierTrainer, PadCollator, SplitDataset
 
     vocab = 4**3 + 5
     split = synthetic_split(batch * steps, tokens, vocab, seed=0)

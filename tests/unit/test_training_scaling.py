@@ -8,13 +8,14 @@ from genomenlp.components.cli import pretrain, train
 from genomenlp.components.errors import InputError
 from genomenlp.components.pretraining.config import PretrainConfig
 from genomenlp.components.pretraining.trainer import pretraining_arguments
+from genomenlp.components.training.arguments import training_arguments
 from genomenlp.components.training.config import (
     ScalingConfig,
     TrainConfig,
     read_hyperparams,
     training_config_from_mapping,
 )
-from genomenlp.components.training.trainer import ClassifierTrainer, training_arguments
+from genomenlp.components.training.trainer import ClassifierTrainer
 
 TUTORIAL_HYPERPARAMS = str(Path(__file__).resolve().parents[2] / "data" / "tutorial" / "hyperparams.json")
 WRAP = {"transformer_layer_cls_to_wrap": ["BertLayer"]}

@@ -26,6 +26,7 @@ from genomenlp.components.errors import InputError
 from genomenlp.components.pretraining.config import PretrainConfig
 from genomenlp.components.pretraining.masking import IGNORE_INDEX, encode_windows, mask_tokens
 from genomenlp.components.tokenisers.common import MASK, PAD, SPECIAL_TOKENS, UNK, SequenceTokenizer
+from genomenlp.components.training.arguments import QuietProgress
 from genomenlp.components.training.checkpoint import unreadable_checkpoint_is_input_error
 from genomenlp.components.training.config import scaling_arguments
 from genomenlp.components.training.optim import choose_device
@@ -164,13 +165,6 @@ class MaskedLMTrainer(Trainer):
         self.sums = None
         loss_sum, correct, targets, tokens = sums.tolist()
         return loss_sum, int(correct), int(targets), int(tokens)
-
-
-class _QuietProgress(ProgressCallback):
-    """Trainer's progress bar without its log dictionaries."""
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        """Print nothing."""
 
 
 class PretrainCallback(TrainerCallback):
@@ -330,7 +324,7 @@ def train_masked_lm(
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
         if show_progress:
-            trainer.add_callback(_QuietProgress)
+            trainer.add_callback(QuietProgress)
         chance = math.log(len(tokenizer.tokenizer.get_vocab()))
         warn_if_not_sharded(trainer)
         trainer.add_callback(PretrainCallback(trainer, result, state, config, checkpoint_dir, fingerprint, chance,
