@@ -79,9 +79,9 @@ def test_overrides_are_printed_once_and_old_keys_are_renamed(tiny_dataset, tmp_p
     config = training_config_from_mapping(tutorial(), "hyperparams.json")
     assert config.eval_strategy == "epoch" and config.load_best_model_at_end
     values = tutorial(num_train_epochs=1)
-    from genomenlp.components.training import trainer
+    from genomenlp.components.training import arguments
 
-    trainer._ANNOUNCED.clear()  # earlier tests of this process have had them announced already
+    arguments._ANNOUNCED.clear()  # earlier tests of this process have had them announced already
     for name in ("a", "b"):
         run(values, tmp_path / name, data=tiny_dataset)
     error = capsys.readouterr().err
