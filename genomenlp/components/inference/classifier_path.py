@@ -10,8 +10,9 @@ models: the default 2-layer model skips about three eighths of each forward and 
 which is what Integrated Gradients spends its time on.
 
 Only the architectures :func:`~components.training.model.build_classifier` makes are supported:
-BERT (post-layer-norm) and DistilBERT, both in eval mode (dropout off); the convolutional-stem BERT
-reads every position and computes its own logits.
+BERT (post-layer-norm) and DistilBERT, both in eval mode (dropout off); the BERT with a stem or a
+position readout (:mod:`~genomenlp.components.training.conv_bert`) reads every position and computes its
+own logits from the same embedding output.
 """
 
 from __future__ import annotations

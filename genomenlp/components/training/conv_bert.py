@@ -1,9 +1,10 @@
-"""BERT with a convolutional stem: motif detectors over the token embeddings, then the encoder.
+"""BERT for motifs at fixed places: an optional convolutional stem and an optional per-position readout.
 
 Promoters are recognised by short motifs (the −10 and −35 boxes) at roughly fixed distances from
-the transcription start. A convolution over neighbouring tokens finds such motifs directly, where
-plain self-attention has to learn them from pairs of tokens; the encoder then relates them to each
-other and to their positions. The head reads the ``<s>`` token and the mean over the sequence.
+the transcription start. A convolution over neighbouring tokens (``conv_kernel``) finds such motifs
+directly, where plain self-attention has to learn them from pairs of tokens. A readout with its own
+weights for every position (``position_readout``) keeps where a feature occurs, which pooling
+throws away. The pooled head reads the ``<s>`` token and the mean over the sequence.
 
 It is a Hugging Face model like the others (``save_pretrained`` to safetensors, ``Trainer``,
 ``AutoModelForSequenceClassification`` once :func:`register_conv_bert` has run), with the
@@ -28,7 +29,7 @@ def conv_bert_classes():
     from transformers.modeling_outputs import SequenceClassifierOutput
 
     class StemBertConfig(BertConfig):
-        """``BertConfig`` plus the stem's kernel width, in tokens (odd, so the output keeps every position)."""
+        """``BertConfig`` plus the stem's width in tokens (odd; 0: no stem) and the readout's features per position."""
 
         model_type = MODEL_TYPE
 
