@@ -51,10 +51,10 @@ class ModelConfig(BaseModel):
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on hidden states and attention.")
     conv_kernel: int = Field(
         0, ge=0, le=63, description="Width, in tokens, of a convolutional stem that finds motifs before the encoder "
-        "(odd; 0: none). BERT only; such models are trained from scratch (no pretrain/init_from).")
+        "(odd; 0: none). BERT only; pretrain builds none (train --init_from starts it fresh on a plain encoder).")
     position_readout: int = Field(
         0, ge=0, le=64, description="Features of every position that a position-specific linear head reads beside the "
-        "pooled one, so a motif's place counts (0: none). BERT only; trained from scratch like conv_kernel.")
+        "pooled one, so a motif's place counts (0: none). BERT only; like conv_kernel, not for pretrain.")
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ModelConfig:

@@ -37,7 +37,7 @@ def build_classifier(config: ModelConfig, vocab_size: int, label_names: list[str
             from genomenlp.components.training.conv_bert import conv_bert_classes, register_conv_bert
 
             register_conv_bert()
-            (config_class, model_class) = conv_bert_classes()
+            config_class, model_class = conv_bert_classes()
             special = {**special, "conv_kernel": config.conv_kernel, "position_readout": config.position_readout}
         hf_config = config_class(
             vocab_size=vocab_size,
