@@ -96,6 +96,14 @@ def lead_over_baseline(metrics: dict, cv_summary: dict) -> str:
     return f"Lead over the 1–4-mer baseline: {shown}"
 
 
+def checkpoint_choice(metrics: dict) -> str:
+    """Which epoch's weights the model holds, and what chose it (the split is small: say so)."""
+    if "best_epoch" not in metrics:
+        return "checkpoint: not recorded"
+    return (f"checkpoint: epoch {metrics['best_epoch']} of {metrics['epochs_run']}, chosen on the validation split "
+            "(the cross-validation below is the figure to trust)")
+
+
 def _report_training(run) -> None:
     from genomenlp.components.inference.interpret import INDEX_FILE
     from genomenlp.components.search.local import BEST_FILE
@@ -110,7 +118,7 @@ def _report_training(run) -> None:
     print(f"Sweep: best {settings} ({_step_folder(run, 'sweep', BEST_FILE)})")
     print(f"Model: {_step_folder(run, 'train', MODEL_DIR)}")
     print(f"Report: {_step_folder(run, 'train', REPORT_FILE)}")
-    print("Test split (1–4-mer baseline in brackets):")
+    print(f"Test split ({checkpoint_choice(metrics)}; 1–4-mer baseline in brackets):")
     for key, label in SHOWN_METRICS.items():
         beside = f"   ({baseline[key]:.3f})" if key in baseline else ""
         print(f"  {label:8} {metrics[key]:.3f}{beside}")

@@ -1,6 +1,6 @@
 """The quick profile's closing line: by how much the model leads the 1–4-mer baseline."""
 
-from genomenlp.platform.cli import lead_over_baseline
+from genomenlp.platform.cli import checkpoint_choice, lead_over_baseline
 
 METRICS = {"test_mcc": 0.70, "baselines": {"kmer_1_4": {"test_mcc": 0.65}}}
 CV = {"test_mcc": {"mean": 0.60, "sd": 0.01}, "kmer_1_4_test_mcc": {"mean": 0.62, "sd": 0.02}}
@@ -14,3 +14,9 @@ def test_lead_names_the_margin_on_test_and_in_cross_validation():
 
 def test_lead_without_baselines_says_so():
     assert lead_over_baseline({"test_mcc": 0.7}, {"test_mcc": {"mean": 0.6, "sd": 0}}).endswith("no baseline recorded")
+
+
+def test_the_closing_lines_say_which_epoch_the_model_holds():
+    assert checkpoint_choice({"best_epoch": 2, "epochs_run": 3}).startswith("checkpoint: epoch 2 of 3, chosen on the "
+                                                                            "validation split")
+    assert checkpoint_choice({}) == "checkpoint: not recorded"
