@@ -131,6 +131,7 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert f"Report: {out / 'train' / 'report.html'}" in printed
     assert f"Model: {out / 'train' / 'model_files'}" in printed
     assert "MCC" in printed and "1–4-mer baseline" in printed
+    assert f"checkpoint: epoch {metrics['best_epoch']} of {metrics['epochs_run']}, chosen on the validation" in printed
     cv_lead = cv["summary"]["test_mcc"]["mean"] - cv["summary"]["kmer_1_4_test_mcc"]["mean"]
     assert f"Lead over the 1–4-mer baseline: test MCC {metrics['test_mcc'] - baseline:+.3f}" in printed
     assert f"cross-validated MCC {cv_lead:+.3f}" in printed
