@@ -7,11 +7,12 @@ A multi-file output (a dataset, a model, a report folder) is built in a local st
 published as one step:
 
 - **Local**: the staging folder, a hidden sibling ``.NAME.PID.ID.tmp``, is renamed into place.
-- **Object storage** (commit-marker design): every object is uploaded under a staging prefix beside
-  the target (``.NAME.staging-ID/``), ``_SUCCESS`` last. Only then is the target touched: its old
-  ``_SUCCESS`` is removed (readers now refuse it, but no old object has been deleted), the staged
-  objects are copied into place server-side, the new ``_SUCCESS`` is written last, and only after
-  that are old objects that the new set lacks deleted, and the staging prefix removed.
+- **Object storage** (commit-marker design, :mod:`.remote_publish`): every object is uploaded under
+  a staging prefix beside the target (``.NAME.staging-ID/``), ``_SUCCESS`` last. Only then is the
+  target touched: its old ``_SUCCESS`` is removed (readers now refuse it, but no old object has been
+  deleted), the staged objects are copied into place server-side, the new ``_SUCCESS`` is written
+  last, and only after that are old objects that the new set lacks deleted, and the staging prefix
+  removed.
 
 Every folder this module publishes holds ``_SUCCESS`` (local ones too, so a folder copied to a
 bucket stays readable), and every reader of an ``s3://`` folder calls :func:`require_complete`,
@@ -35,7 +36,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import tempfile
 import time
 import uuid
@@ -47,19 +47,18 @@ from genomenlp.components.bundled import resolve_bundled
 from genomenlp.components.errors import InputError
 from genomenlp.components.object_store import (  # noqa: F401 - is_remote and storage_options are used from here too
     describe_environment_error,
-    error_chain,
-    is_connection_error,
     is_remote,
     storage_options,
 )
+from genomenlp.components.remote_publish import (  # noqa: F401 - FAULT_KILL_AFTER_OBJECTS is used from here too
+    COMMIT_MARKER,
+    FAULT_KILL_AFTER_OBJECTS,
+    clean_stale_prefixes,
+    publish_remote,
+)
 
-COMMIT_MARKER = "_SUCCESS"
 LOCAL_STAGING_PREFIX = "genomenlp-out-"
-# Fault injection for tests: the process SIGKILLs itself after this many objects were transferred
-# to object storage (uploads and server-side copies, counted together).
-FAULT_KILL_AFTER_OBJECTS = "GENOMENLP_FAULT_KILL_AFTER_OBJECTS"
 _LEGACY_STAGING_AGE = 24 * 3600
-_STAGING_PREFIX = re.compile(r"^\.(?P<name>.+)\.staging-[0-9a-f]{12}$")
 # .NAME.PID.HEX.tmp / .old are this module's; .NAME.HEX8.tmp / .old are what earlier versions made.
 _LOCAL_SIBLING = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[0-9a-f]{8}\.(?:tmp|old)$")
 
@@ -298,75 +297,6 @@ def _clean_stale_siblings(final: Path) -> None:
                 candidate.unlink()
 
 
-def _clean_stale_prefixes(fs, target: str) -> None:
-    """Remove the staging prefixes beside ``target`` that earlier (killed) runs left."""
-    parent, _, name = target.rstrip("/").rpartition("/")
-    if not parent:
-        return
-    with contextlib.suppress(FileNotFoundError):
-        for entry in fs.ls(parent, detail=False, refresh=True):
-            match = _STAGING_PREFIX.match(entry.rstrip("/").rsplit("/", 1)[-1])
-            if match and match["name"] == name:
-                fs.rm(entry, recursive=True)
-
-
-class _Transfers:
-    """Counts objects sent to object storage; the fault-injection hook kills the process at its count."""
-
-    def __init__(self) -> None:
-        limit = os.environ.get(FAULT_KILL_AFTER_OBJECTS, "")
-        self.limit = int(limit) if limit.isdigit() else None
-        self.count = 0
-
-    def done(self) -> None:
-        self.count += 1
-        if self.limit is not None and self.count >= self.limit:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _relative_files(fs, prefix: str) -> set[str]:
-    if not fs.exists(prefix):
-        return set()
-    return {key[len(prefix) + 1:] for key in fs.find(prefix) if key.startswith(prefix + "/")}
-
-
-def _publish_remote(staging: Path, url: str) -> None:
-    """Upload ``staging`` under a staging prefix, then copy it into place with the marker last (see module doc)."""
-    fs, target = _filesystem(url)
-    target = target.rstrip("/")
-    parent, _, name = target.rpartition("/")
-    stage = f"{parent}/.{name}.staging-{uuid.uuid4().hex[:12]}"
-    files = sorted(path.relative_to(staging).as_posix() for path in staging.rglob("*") if path.is_file())
-    ordered = [path for path in files if path != COMMIT_MARKER] + [COMMIT_MARKER]
-    transfers = _Transfers()
-    reachable = True
-    try:
-        for relative in ordered:
-            fs.put_file(str(staging / relative), f"{stage}/{relative}")
-            transfers.done()
-        fs.invalidate_cache()
-        old = _relative_files(fs, target)
-        if COMMIT_MARKER in old:
-            fs.rm_file(f"{target}/{COMMIT_MARKER}")
-        for relative in ordered:
-            fs.copy(f"{stage}/{relative}", f"{target}/{relative}")
-            transfers.done()
-        stale = sorted(old - set(ordered))
-        if stale:
-            fs.rm([f"{target}/{relative}" for relative in stale])
-    except Exception as error:
-        # A store that cannot be reached would make the clean-up retry for as long again; the next run
-        # removes the staging prefix instead.
-        reachable = not any(is_connection_error(link) for link in error_chain(error))
-        raise
-    finally:
-        if reachable:
-            # Clean-up must not replace the error that brought us here.
-            with contextlib.suppress(Exception):
-                fs.rm(stage, recursive=True)
-        fs.invalidate_cache()
-
-
 def write_commit_marker(folder: Path) -> None:
     """Write ``_SUCCESS`` (what was published and when) into a finished staging folder."""
     files = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
@@ -391,7 +321,7 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Itera
     clean_stale_local_staging()
     if remote:
         fs, fs_path = _filesystem(path)
-        _clean_stale_prefixes(fs, fs_path)
+        clean_stale_prefixes(fs, fs_path)
         staging = Path(tempfile.mkdtemp(prefix=f"{LOCAL_STAGING_PREFIX}{os.getpid()}-"))
     else:
         final = Path(path)
@@ -403,7 +333,7 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Itera
         yield staging
         write_commit_marker(staging)
         if remote:
-            _publish_remote(staging, str(path))
+            publish_remote(staging, *_filesystem(str(path)))
         else:
             _swap_local(staging, Path(path))
     finally:

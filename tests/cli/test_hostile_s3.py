@@ -228,13 +228,13 @@ def test_server_killed_mid_upload_is_one_line_and_staging_is_removed(inputs, tmp
                      aws_secret_access_key="testing").create_bucket(Bucket=BUCKET)
         # The server dies after the third object reaches it, as a crashed or restarted store would.
         script = ("import os, signal, sys\n"
-                  "import genomenlp.components.storage as storage\n"
-                  "original = storage._Transfers.done\n"
+                  "import genomenlp.components.remote_publish as publishing\n"
+                  "original = publishing._Transfers.done\n"
                   "def done(self):\n"
                   "    original(self)\n"
                   "    if self.count == 3:\n"
                   "        os.kill(int(os.environ['SERVER_PID']), signal.SIGKILL)\n"
-                  "storage._Transfers.done = done\n"
+                  "publishing._Transfers.done = done\n"
                   "from genomenlp.components.cli import create_dataset\n"
                   "sys.exit(create_dataset.main(sys.argv[1:]))\n")
         tmpdir = tmp_path / "tmp"
