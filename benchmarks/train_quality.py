@@ -201,7 +201,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base = profile_settings(Path(args.config))
-    args.dataset = json.dumps({**base["dataset"], **json.loads(args.dataset)})
+    dataset = {**base["dataset"], **json.loads(args.dataset)}
     k = args.k or base["k"]
     training = {**base["training"], **({"num_train_epochs": args.epochs} if args.epochs else {}),
                 **json.loads(args.training)}
@@ -230,7 +230,7 @@ def main() -> None:
                 continue
             started = time.perf_counter()
             row = run_profile(name, factory, model, training, seed, out, args.folds, args.cv_epochs,
-                              json.loads(args.dataset) if name == args.profile else None)
+                              dataset if name == args.profile else None)
             row["wall_seconds"] = time.perf_counter() - started
             rows.append(row)
             print(json.dumps(row), flush=True)
