@@ -45,7 +45,7 @@ def profile_settings(config: Path) -> dict:
     import yaml
 
     parameters = yaml.safe_load(config.read_text())["parameters"]
-    return {"k": parameters["kmer"]["k"], "model": parameters["model"],
+    return {"k": parameters["kmer"]["k"], "model": parameters["model"], "folds": parameters.get("folds", 5),
             "dataset": {key: value for key, value in parameters["dataset"].items() if key != "seed"},
             "training": {key: value for key, value in parameters["training"].items() if key not in ("seed", "device")}}
 
@@ -86,21 +86,36 @@ def read_history(run_dir: Path) -> list[dict]:
 
 
 def run_profile(name, tokenizer_factory, model, training, seed, out: Path, folds: int = 0,
-                cv_epochs: int | None = None, dataset: dict | None = None) -> dict:
+                cv_epochs: int | None = None, dataset: dict | None = None, choose_epoch_by_cv: bool = False) -> dict:
     """Build one seed's dataset, train one profile on it and return its figures.
 
-    With ``folds``, also cross-validate the profile on the split's training rows (``cv_epochs`` per
-    fold, as the pipelines' ``cross_validate_model`` step does) beside the baseline on the same folds.
+    With ``choose_epoch_by_cv``, as the training pipeline does: cross-validate the profile with ``folds``
+    folds on the split's training rows first, and stop the final model at the epoch the folds' held-out
+    rows chose. Otherwise the model keeps its best epoch on valid, and ``folds`` adds a cross-validation
+    (``cv_epochs`` per fold) afterwards, beside the baseline on the same folds.
     """
+    from genomenlp.components.training.epoch_choice import stop_epoch_from
+
     data_dir, run_dir = out / f"data_{name}_{seed}", out / f"run_{name}_{seed}"
     tokenizer = tokenizer_factory()
     create_dataset(DATA, tokenizer, DatasetConfig(**{**(dataset or {}), "seed": seed}), str(data_dir), overwrite=True,
                    show_progress=False)
     (data_dir / "tokens.json").write_text(tokenizer.to_json())
     data = TrainingData(str(data_dir / "train.parquet"), "parquet", str(data_dir / "tokens.json"))
-    summary = train_classifier(data, model, training.model_copy(update={"seed": seed}), str(run_dir),
-                               overwrite=True, show_progress=False, on_epoch=None)
+    training = training.model_copy(update={"seed": seed})
+    cv, chosen = {}, {"epoch_choice": "validation"}
+    if choose_epoch_by_cv:
+        cv = cv_figures(data, model, training, folds, out / f"cv_{name}_{seed}")
+        stop = stop_epoch_from(cv.pop("result"), training)["stop_at_epoch"]
+        training = TrainConfig(**{**training.model_dump(), "stop_at_epoch": stop})
+        chosen = {"epoch_choice": "cross_validation", "chosen_epoch": stop}
+    summary = train_classifier(data, model, training, str(run_dir), overwrite=True, show_progress=False, on_epoch=None)
     history = read_history(run_dir)
+    if folds and not choose_epoch_by_cv:
+        cv = cv_figures(data, model, training.model_copy(update={"num_train_epochs": cv_epochs
+                                                                 or training.num_train_epochs}),
+                        folds, out / f"cv_{name}_{seed}")
+        cv.pop("result")
     return {"profile": name, "seed": seed, "test_mcc": summary["test_mcc"], "test_roc_auc": summary["test_roc_auc"],
             "test_f1": summary["test_f1"], "train_seconds": summary["train_seconds"],
             **throughput_figures(data_dir, len(history), summary["train_seconds"], summary["parameters"]),
@@ -109,26 +124,36 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path, folds
             "kmer_baseline_roc_auc": summary["baselines"]["kmer_1_4"]["test_roc_auc"],
             "kmer_baseline_f1": summary["baselines"]["kmer_1_4"]["test_f1"],
             "gc_baseline_mcc": summary["baselines"]["gc_content"]["test_mcc"], "engine": training_engine(),
-            **(cv_figures(data, model, training.model_copy(update={"seed": seed, "num_train_epochs": cv_epochs
-                                                                   or training.num_train_epochs}),
-                          folds, out / f"cv_{name}_{seed}") if folds else {})}
+            "model_epoch": summary["model_epoch"], **chosen, **cv}
 
 
 def cv_figures(data, model, training, folds: int, out_dir: Path) -> dict:
-    """Cross-validated MCC of the model and of the 1–4-mer baseline on the same folds, and its cost."""
+    """Cross-validated MCC of the model and of the 1–4-mer baseline on the same folds, its cost and epoch choice.
+
+    ``result`` holds the whole ``cv_metrics.json`` content (not for the results file).
+    """
     from genomenlp.components.training.cross_validation import cross_validate
 
     started = time.perf_counter()
-    summary = cross_validate(data, model, training, folds, str(out_dir), overwrite=True, show_progress=False)["summary"]
+    result = cross_validate(data, model, training, folds, str(out_dir), overwrite=True, show_progress=False)
+    summary, choice = result["summary"], result.get("epoch_choice") or {}
     return {"cv_folds": folds, "cv_epochs": training.num_train_epochs, "cv_mcc": summary["test_mcc"]["mean"],
             "cv_mcc_sd": summary["test_mcc"]["sd"], "cv_kmer_baseline_mcc": summary["kmer_1_4_test_mcc"]["mean"],
-            "cv_seconds": round(time.perf_counter() - started, 1)}
+            "cv_chosen_epoch": choice.get("chosen_epoch"), "cv_seconds": round(time.perf_counter() - started, 1),
+            "result": result}
 
 
 def paired_lead(rows: list[dict]) -> str:
     """Test MCC over the 1–4-mer baseline on the same split: mean ± sd over seeds, and the smallest."""
     leads = [row["test_mcc"] - row["kmer_baseline_mcc"] for row in rows]
     return f"{mean_sd(leads)} ({min(leads):+.3f})"
+
+
+def epochs_kept(rows: list[dict]) -> str:
+    """The epoch each seed's model holds, and what chose it (rows before the epoch choice: not recorded)."""
+    kept = [str(row.get("model_epoch", "?")) for row in rows]
+    chosen_on = {row.get("epoch_choice", "validation") for row in rows}
+    return f"{', '.join(kept)} ({'/'.join(sorted(chosen_on))})"
 
 
 def training_engine() -> str:
@@ -163,9 +188,11 @@ def add_cross_validation(rows: list[dict], profiles: list, args, out: Path, resu
                 continue
             data_dir = out / f"data_{name}_{row['seed']}"
             data = TrainingData(str(data_dir / "train.parquet"), "parquet", str(data_dir / "tokens.json"))
-            row.update(cv_figures(data, model, training.model_copy(update={
+            figures = cv_figures(data, model, training.model_copy(update={
                 "seed": row["seed"], "num_train_epochs": args.cv_epochs or training.num_train_epochs}),
-                args.folds, out / f"cv_{name}_{row['seed']}"))
+                args.folds, out / f"cv_{name}_{row['seed']}")
+            figures.pop("result")
+            row.update(figures)
             print(json.dumps(row), flush=True)
             write_text_atomic(results, json.dumps(rows, indent=2), overwrite=True)
 
@@ -187,10 +214,16 @@ def main() -> None:
                              '(e.g. {"reverse_complement": "none"}; the seed is --seeds)')
     parser.add_argument("--training", default="{}",
                         help="JSON object of TrainConfig fields replacing the default's (num_train_epochs: --epochs)")
-    parser.add_argument("--folds", type=int, default=0,
-                        help="also cross-validate each profile with this many folds (stored rows without a "
-                             "cross-validation get one on their stored split)")
-    parser.add_argument("--cv_epochs", type=int, help="epochs of every fold (default: the profile's)")
+    parser.add_argument("--epoch_choice", choices=("cross_validation", "validation"), default="cross_validation",
+                        help="cross_validation (the pipelines'): cross-validate first with --folds folds and stop the "
+                             "model at the epoch their held-out rows chose; validation: keep the best epoch on the "
+                             "validation split")
+    parser.add_argument("--folds", type=int,
+                        help="folds of the cross-validation (default: the config's folds with --epoch_choice "
+                             "cross_validation, none otherwise); with --epoch_choice validation a cross-validation "
+                             "after training (stored rows without one get one on their stored split)")
+    parser.add_argument("--cv_epochs", type=int,
+                        help="epochs of every fold with --epoch_choice validation (default: the profile's)")
     parser.add_argument("--with_original", action="store_true", help="also train the original's configuration")
     parser.add_argument("--only_original", action="store_true", help="train the original's configuration only")
     parser.add_argument("--refit_baselines", action="store_true",
@@ -221,7 +254,12 @@ def main() -> None:
                 row.update(throughput_figures(data_dir, len(read_history(run_dir)), row["train_seconds"],
                                               row["parameters"]))
         write_text_atomic(results, json.dumps(rows, indent=2), overwrite=True)
-    if args.folds:
+    by_cv = args.epoch_choice == "cross_validation"
+    if args.folds is None:
+        args.folds = base["folds"] if by_cv else 0
+    if by_cv and args.cv_epochs:
+        parser.error("--cv_epochs is for --epoch_choice validation: folds that choose the epoch train the profile's")
+    if args.folds and not by_cv:
         add_cross_validation(rows, profiles, args, out, results)
     done = {(row["profile"], row["seed"]) for row in rows}
     for seed in args.seeds:
@@ -230,21 +268,22 @@ def main() -> None:
                 continue
             started = time.perf_counter()
             row = run_profile(name, factory, model, training, seed, out, args.folds, args.cv_epochs,
-                              dataset if name == args.profile else None)
+                              dataset if name == args.profile else None, by_cv and name == args.profile)
             row["wall_seconds"] = time.perf_counter() - started
             rows.append(row)
             print(json.dumps(row), flush=True)
             write_text_atomic(results, json.dumps(rows, indent=2), overwrite=True)
     lines = ["| profile | seeds | params | test MCC | test ROC-AUC | test weighted F1 | k-mer LR MCC "
-             "| paired lead (min) | CV MCC | CV k-mer LR MCC | train s | samples/s | s to valid F1 ≥ 0.79 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| paired lead (min) | CV MCC | CV k-mer LR MCC | epoch kept (chosen on) | train s | samples/s "
+             "| s to valid F1 ≥ 0.79 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(row["profile"] for row in rows):
         mine = [r for r in rows if r["profile"] == name]
         lines.append(f"| {name} | {len(mine)} | {mine[0]['parameters']:,} | {mean_sd([r['test_mcc'] for r in mine])} | "
                      f"{mean_sd([r['test_roc_auc'] for r in mine])} | {mean_sd([r['test_f1'] for r in mine])} | "
                      f"{mean_sd([r['kmer_baseline_mcc'] for r in mine])} | {paired_lead(mine)} | "
                      f"{mean_sd([r.get('cv_mcc') for r in mine])} | "
-                     f"{mean_sd([r.get('cv_kmer_baseline_mcc') for r in mine])} | "
+                     f"{mean_sd([r.get('cv_kmer_baseline_mcc') for r in mine])} | {epochs_kept(mine)} | "
                      f"{mean_sd([r['train_seconds'] for r in mine], 0)} | "
                      f"{mean_sd([r.get('train_samples_per_second') for r in mine], 0)} | "
                      f"{mean_sd([r['seconds_to_f1_079'] for r in mine], 0)} |")

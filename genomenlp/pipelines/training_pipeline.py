@@ -1,4 +1,4 @@
-"""The training pipeline: tokeniser → dataset → sweep → classifier → cross-validation."""
+"""The training pipeline: tokeniser → dataset → sweep → cross-validation (epoch choice) → classifier."""
 
 from zenml import pipeline
 from zenml.enums import ExecutionMode
@@ -48,7 +48,7 @@ def training_pipeline(
     explain: list[str] | None = None,
     interpret: InterpretConfig = DEFAULT_INTERPRET,
 ) -> None:
-    """Build the dataset, sweep hyperparameters, train with the best and cross-validate them.
+    """Build the dataset, sweep hyperparameters, cross-validate the best, train with them to the chosen epoch.
 
     Args:
         class_files: One FASTA file per class, in label order.
@@ -73,11 +73,10 @@ def training_pipeline(
     best, _, sweep_dir, _ = sweep_hyperparameters(
         dataset_dir, sweep, model, training, trials, init_digests=init_digests
     )
-    model_dir, metrics, train_dir, _ = train_classifier(dataset_dir, best, model, training, init_digests)
-    # After training, so a failing training run stops the pipeline before k more models train.
-    cv_metrics, cv_dir, _ = cross_validate_model(
-        dataset_dir, best, model, training, folds, init_digests=init_digests, after="train_classifier"
-    )
+    # The folds choose the final model's epoch on thousands of held-out rows, not on the validation split.
+    cv_metrics, cv_dir, _ = cross_validate_model(dataset_dir, best, model, training, folds, init_digests=init_digests)
+    model_dir, metrics, train_dir, _ = train_classifier(dataset_dir, best, model, training, init_digests,
+                                                        cv_metrics=cv_metrics)
     promote_model(metrics, cv_metrics)
     interpret_dir = None
     if explain:

@@ -96,18 +96,11 @@ def lead_over_baseline(metrics: dict, cv_summary: dict) -> str:
     return f"Lead over the 1–4-mer baseline: {shown}"
 
 
-def checkpoint_choice(metrics: dict) -> str:
-    """Which epoch's weights the model holds, and what chose it (the split is small: say so)."""
-    if "best_epoch" not in metrics:
-        return "checkpoint: not recorded"
-    return (f"checkpoint: epoch {metrics['best_epoch']} of {metrics['epochs_run']}, chosen on the validation split "
-            "(the cross-validation below is the figure to trust)")
-
-
 def _report_training(run) -> None:
     from genomenlp.components.inference.interpret import INDEX_FILE
     from genomenlp.components.search.local import BEST_FILE
     from genomenlp.components.training.cross_validation import CV_METRICS_FILE
+    from genomenlp.components.training.epoch_choice import checkpoint_choice
     from genomenlp.components.training.run import MODEL_DIR, REPORT_FILE
 
     best = _output(run, Artifacts.BEST_HYPERPARAMETERS).load()

@@ -17,7 +17,9 @@ from genomenlp.components.training.config import (
     TrainConfig,
     apply_hyperparameters,
 )
-from genomenlp.components.training.run import MODEL_DIR, REPORT_FILE
+from genomenlp.components.training.epoch_choice import stop_epoch_from
+from genomenlp.components.training.run import METRICS_FILE, MODEL_DIR, REPORT_FILE
+from genomenlp.components.training.state import write_json_atomically
 from genomenlp.components.training_operator.config import DistributedConfig
 from genomenlp.components.training_operator.job import train_command
 from genomenlp.steps.support.accelerated_stage import run_stage
@@ -33,6 +35,7 @@ def train_classifier(
     init_digests: dict | None = None,
     processes_per_pod: PositiveInt = 1,
     distributed: DistributedConfig | None = None,
+    cv_metrics: dict | None = None,
 ) -> tuple[
     # A model artifact: a run with a ZenML `model:` lists it among the version's models.
     Annotated[Path, ArtifactConfig(name=Artifacts.MODEL_DIR, artifact_type=ArtifactType.MODEL)],
@@ -40,7 +43,7 @@ def train_classifier(
     Annotated[Path, Artifacts.TRAINING_DIR],
     Annotated[HTMLString, Artifacts.TRAINING_REPORT],
 ]:
-    """Train one model, pick its epoch on valid and score it on test beside the baselines.
+    """Train one model, stop at the epoch cross-validation chose (else pick it on valid), score it on test.
 
     Args:
         dataset_dir: Dataset folder (splits as parquet and its ``tokenizer.json``).
@@ -52,6 +55,8 @@ def train_classifier(
             ``run_with_accelerate`` (DDP, or FSDP with ``training.fsdp``), and this step still logs once.
         distributed: Run the training as a Kubeflow Training Operator PyTorchJob of this many workers and
             GPUs each instead (multi-node), and pick its outputs up from the artifact store.
+        cv_metrics: The cross-validation of the same settings: its folds' epoch choice becomes ``stop_at_epoch``
+            when they trained as many epochs; how the epoch was chosen is recorded as ``epoch_choice``.
 
     Returns:
         The HF model folder (model, tokeniser, ``genomenlp.json``), the metrics summary, the whole run
@@ -60,6 +65,10 @@ def train_classifier(
     """
     source = Artifacts.BEST_HYPERPARAMETERS
     model, training = apply_hyperparameters(model, training, hyperparameters, source)
+    epoch_choice = stop_epoch_from(cv_metrics, training)
+    if epoch_choice["stop_at_epoch"] is not None:
+        stop = {"stop_at_epoch": epoch_choice["stop_at_epoch"]}
+        training = apply_hyperparameters(model, training, stop, Artifacts.CV_METRICS)[1]
     folder = staging_folder("train")
     if distributed is not None:
         metrics = run_as_pytorch_job("train", distributed, dataset_dir, folder, lambda data: train_command(
@@ -68,6 +77,9 @@ def train_classifier(
         metrics = run_stage("train", {"dataset_dir": str(dataset_dir), "model": model.model_dump(mode="json"),
                                       "training": training.model_dump(mode="json"), "out_dir": str(folder)},
                             processes_per_pod)
+    # In the folder's metrics.json too, so the exported run says how its epoch was chosen.
+    metrics = {**metrics, "epoch_choice": epoch_choice}
+    write_json_atomically(folder / METRICS_FILE, metrics, indent=2)
     scalars, context = version_metadata(metrics), get_step_context()
     log_metadata({**scalars, **training_headlines(metrics)})
     # The run page shows the headline figures without opening the step.

@@ -35,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Stratified, shuffled, seeded k-fold cross-validation over the training split. Reverse complements,\n"
             "duplicates and chunks of one record stay in one fold; every fold trains a freshly initialised model\n"
-            "(epoch chosen on the validation split) and is scored on its held-out fold. Writes OUT/folds.csv,\n"
-            "OUT/cv_metrics.json (per fold, mean and sd), OUT/cv_metrics.png and one run folder per fold.\n"
+            "and predicts its held-out fold after every epoch. The epoch with the best mean held-out\n"
+            "metric_for_best_model is chosen, and every fold is scored there (train --stop_at_epoch E stops a\n"
+            "final model at it). Writes OUT/folds.csv, OUT/cv_metrics.json (per fold, mean and sd, the epoch\n"
+            "choice), OUT/report.html with its figures, and one run folder per fold.\n"
             "A fold whose model collapsed (one class, or chance F1, on validation) is printed and reported as such.\n\n"
             "Hyperparameters come from -w FILE, or --config_from_run RUN: a trial id that sweep printed ('Best run\n"
             "trial_0002 with eval_f1=...') of the sweep folder -m SWEEP_DIR, a sweep or run folder, or\n"
@@ -123,6 +125,10 @@ def _body(argv: list[str] | None) -> int:
     if not warnings and not collapsed:
         lead = result["summary"]["test_mcc"]["mean"] - result["summary"]["kmer_1_4_test_mcc"]["mean"]
         print(f"the model beats the 1–4-mer baseline on mean MCC by {lead:.3f}")
+    choice = result.get("epoch_choice")
+    if choice:
+        print(f"figures after epoch {choice['chosen_epoch']}: train with the same settings and --stop_at_epoch "
+              f"{choice['chosen_epoch']} to stop the final model there")
     print(f"per fold: {args.output_dir}/{FOLDS_FILE}  summary: {args.output_dir}/{CV_METRICS_FILE}")
     send_result("cross_validate", {**cv_metadata(result), "collapsed_folds": len(collapsed)}, args,
                 settings_of(model_config, train_config))

@@ -173,6 +173,8 @@ def configs_from_args(args: argparse.Namespace, values: dict | None = None,
 
 
 def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> int:
+    from genomenlp.components.training.epoch_choice import checkpoint_choice
+
     logging.basicConfig(format="%(levelname)s: %(message)s", level=logging.WARNING)
     args = build_parser().parse_args(argv)
     notes = tracking_notes(args, "train")
@@ -201,7 +203,7 @@ def _body(argv: list[str] | None, registrar: ModelRegistrar | None = None) -> in
         print(summary["stopped_early"])
     flag = "beats" if summary["beats_kmer_baseline"] else "does NOT beat"
     print(f"test: MCC {summary['test_mcc']:.3f}  ROC-AUC {summary['test_roc_auc']:.3f}  F1 {summary['test_f1']:.3f} "
-          f"(epoch {summary['best_epoch']} chosen on valid); {flag} the k-mer baseline")
+          f"({checkpoint_choice(summary)}); {flag} the k-mer baseline")
     print(f"model: {args.output_dir}/{MODEL_DIR}  metrics: {args.output_dir}/{METRICS_FILE}  "
           f"report: {args.output_dir}/{REPORT_FILE}")
     send_result("train", version_metadata(summary), args, settings_of(model_config, train_config))

@@ -117,6 +117,8 @@ def training_arguments(config: TrainConfig, output_dir: Path, show_progress: boo
                                  "a checkpoint is written with every validation")
     if not evaluating:
         decided["load_best_model_at_end"] = (False, "with eval_strategy no there is no validation to choose from")
+    elif config.stop_at_epoch is not None:
+        decided["load_best_model_at_end"] = (False, "stop_at_epoch keeps the weights of the epoch it names")
     if cuda and values.get("optim", "adamw_torch_fused") == "adamw_torch":
         decided["optim"] = ("adamw_torch_fused", "fused AdamW on CUDA")
     for key, (value, why) in decided.items():

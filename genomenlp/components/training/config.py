@@ -155,6 +155,10 @@ class TrainConfig(ScalingConfig):
     eval_steps: int | None = Field(None, ge=1, description="Steps between validations with eval_strategy steps.")
     load_best_model_at_end: bool = Field(
         True, description="Keep the weights of the best validation (else the last); HF's meaning.")
+    stop_at_epoch: int | None = Field(
+        None, ge=1, description="Stop after this epoch and keep its weights, not the best validation's; the learning-"
+        "rate schedule still spans num_train_epochs, as in a cross-validation's folds (the training pipeline sets it "
+        "to the epoch its cross-validation chose).")
     dataloader_num_workers: int = Field(0, ge=0, description="DataLoader worker processes (0: in the main process).")
     collapse_epochs: int = Field(
         2, ge=0, description="Stop a run whose first N validations all predict one class or score chance F1, and "
@@ -167,6 +171,14 @@ class TrainConfig(ScalingConfig):
         None,
         description="Pre-trained encoder (pretrain's OUT/encoder or registry:NAME@…) to start from; the head is new.",
     )
+
+
+    @model_validator(mode="after")
+    def _stop_within_the_run(self) -> TrainConfig:
+        if self.stop_at_epoch is not None and self.stop_at_epoch > self.num_train_epochs:
+            raise ValueError(f"stop_at_epoch ({self.stop_at_epoch}) is after the last epoch "
+                             f"(num_train_epochs {self.num_train_epochs})")
+        return self
 
 
 def higher_is_better(config: TrainConfig) -> bool:

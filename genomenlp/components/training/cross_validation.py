@@ -2,8 +2,9 @@
 
 Rows of the training split are grouped like dataset splits are (a sequence, its reverse
 complement, duplicates and the chunks of one record), and whole groups are dealt to folds. Each
-fold trains a newly initialised model on the other folds, picks its epoch on the validation split
-and is scored on its held-out fold.
+fold trains a newly initialised model on the other folds and predicts its held-out fold after every
+epoch; the epoch with the best mean held-out figure over the folds is chosen (see ``epoch_choice``),
+and every fold is scored at that epoch.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from genomenlp.components.dataset.splitting import assign_splits, group_records,
 from genomenlp.components.errors import InputError
 from genomenlp.components.storage import prepare_resumable_dir
 from genomenlp.components.training.config import ModelConfig, TrainConfig
-from genomenlp.components.training.plots import plot_confusion_matrix, plot_folds
+from genomenlp.components.training.epoch_choice import choose_epoch, describe_choice, figures_at, fold_trace
+from genomenlp.components.training.metrics import positive_index
+from genomenlp.components.training.plots import plot_confusion_matrix, plot_epoch_choice, plot_folds
 from genomenlp.components.training.report import write_cv_report
 from genomenlp.components.training.run import LoadedData, TrainingData, load_training_data, train_classifier
 from genomenlp.components.training.state import is_main_process, write_json_atomically
@@ -89,7 +92,8 @@ def cross_validate(
     if is_main_process():
         _record_state(out, _fingerprint(loaded, fold_ids, model_config, train_config, training_arguments))
     train = loaded.splits["train"]
-    rows, matrices = [], []
+    positive = positive_index(list(loaded.names), train_config.positive_label)
+    finished = []
     for fold in range(folds):
         held_out = np.flatnonzero(fold_ids == fold)
         kept = np.flatnonzero(fold_ids != fold)
@@ -100,19 +104,34 @@ def cross_validate(
         # A fold finished before an interruption is kept: the state file vouches for its settings.
         summary = _finished_fold(fold_dir) or train_classifier(
             fold_data, model_config, train_config, str(fold_dir), overwrite=False, show_progress=show_progress,
-            on_epoch=None, tracking=tracking, training_arguments=training_arguments)
-        row = {"fold": fold, "train_rows": len(kept), "test_rows": len(held_out), "best_epoch": summary["best_epoch"],
+            on_epoch=None, tracking=tracking, training_arguments=training_arguments, trace_test=True)
+        trace = fold_trace(fold_dir, train.labels[held_out], positive) if is_main_process() else []
+        finished.append((fold, kept, held_out, summary, trace))
+        if is_main_process():
+            metric = train_config.metric_for_best_model.removeprefix("eval_")
+            per_epoch = " ".join(f"{row['figures'][f'test_{metric}']:.3f}" for row in trace)
+            print(f"fold {fold}: held-out {metric} after each epoch: {per_epoch}", flush=True)
+    choice = choose_epoch({fold: trace for fold, _, _, summary, trace in finished if not summary.get("collapsed")},
+                          train_config) if is_main_process() else None
+    rows, matrices = [], []
+    for fold, kept, held_out, summary, trace in finished:
+        at_choice = figures_at(trace, choice["chosen_epoch"]) if choice else None
+        figures = at_choice or summary
+        row = {"fold": fold, "train_rows": len(kept), "test_rows": len(held_out),
+               "epoch": choice["chosen_epoch"] if at_choice else summary["model_epoch"],
                "initial_weights_sha256": summary["initial_weights_sha256"],
                "collapsed": summary.get("collapsed") or "",
-               **{key: summary[key] for key in SUMMARISED}}
-        for name, figures in summary["baselines"].items():
-            row.update({f"{name}_{key}": figures[key] for key in ("test_mcc", "test_roc_auc", "test_f1")})
+               **{key: figures[key] for key in SUMMARISED}}
+        for name, baseline in summary["baselines"].items():
+            row.update({f"{name}_{key}": baseline[key] for key in ("test_mcc", "test_roc_auc", "test_f1")})
         rows.append(row)
-        matrices.append(summary["test_confusion_matrix"])
+        matrices.append(figures["test_confusion_matrix"])
         collapsed = f"  COLLAPSED ({summary['collapsed']})" if summary.get("collapsed") else ""
-        figures = "  ".join(f"{key.removeprefix('test_')}={summary[key]:.3f}" for key in SUMMARISED[:4])
+        shown = "  ".join(f"{key.removeprefix('test_')}={row[key]:.3f}" for key in SUMMARISED[:4])
         if is_main_process():
-            print(f"fold {fold}: {figures}{collapsed}", flush=True)
+            print(f"fold {fold} (epoch {row['epoch']}): {shown}{collapsed}", flush=True)
+    if choice:
+        print(f"cross-validation: {describe_choice(choice, len(train))}", flush=True)
     numeric = [key for key in rows[0] if key not in ("fold", "initial_weights_sha256", "collapsed")]
     result = {"folds": rows, "summary": {key: _mean_sd([row[key] for row in rows]) for key in numeric},
               "k": folds, "seed": train_config.seed, "model": model_config.model_dump(mode="json"),
@@ -120,7 +139,9 @@ def cross_validate(
               "collapsed_folds": [row["fold"] for row in rows if row["collapsed"]],
               "label_names": list(loaded.names),
               # Every training row is held out exactly once, so the folds' matrices add up to one over all rows.
-              "pooled_confusion_matrix": np.sum(matrices, axis=0).tolist()}
+              "pooled_confusion_matrix": np.sum(matrices, axis=0).tolist(),
+              # Fold figures are those after this epoch; a final model stops there (stop_at_epoch).
+              "epoch_choice": choice, "held_out_rows": len(train)}
     if tracking:
         result["tracking"] = dict(tracking)
     if not is_main_process():
@@ -132,6 +153,8 @@ def cross_validate(
                plot_confusion_matrix(result["pooled_confusion_matrix"], result["label_names"],
                                      out / "pooled_confusion_matrix.png",
                                      f"Confusion matrix, pooled over {folds} folds' held-out rows")]
+    if choice:
+        figures.insert(0, plot_epoch_choice(choice, out / "epoch_choice.png"))
     write_cv_report(out / "report.html", result, figures)
     write_json_atomically(out / CV_METRICS_FILE, result, indent=2)
     return result

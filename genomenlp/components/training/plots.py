@@ -150,6 +150,25 @@ def plot_folds(rows: list[dict], path: Path) -> Path:
     return _save(figure, path, layout=False)
 
 
+def plot_epoch_choice(choice: dict, path: Path) -> Path:
+    """Mean ± sd over folds of the held-out selection metric after every epoch; the chosen epoch marked."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes = plt.subplots(figsize=(7, 4))
+    means, sds = np.asarray(choice["mean"]), np.asarray(choice["sd"])
+    axes.errorbar(choice["epochs"], means, yerr=sds, marker="o", capsize=4,
+                  label=f"mean ± sd over {len(choice['folds'])} folds")
+    axes.axvline(choice["chosen_epoch"], color="grey", linestyle="--", linewidth=1,
+                 label=f"chosen (epoch {choice['chosen_epoch']})")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    metric = choice["metric"].upper().replace("_", "-")
+    axes.set(title=f"Epoch choice: held-out {metric} after each epoch", xlabel="epoch",
+             ylabel=f"held-out {metric} (axis not from 0)")
+    axes.legend()
+    return _save(figure, path)
+
+
 def figure_text(figure) -> str:
     """Every title, axis label and legend entry of a figure, one per line."""
     texts = [text.get_text() for legend in figure.legends for text in legend.get_texts()]

@@ -136,11 +136,27 @@ def cv_warnings(result: dict, reference: str = "kmer_1_4") -> list[tuple[str, st
     return warnings
 
 
+def _epoch_choice(result: dict) -> str:
+    """The epoch choice: which epoch, on what, and the mean held-out figure after every epoch."""
+    from genomenlp.components.training.epoch_choice import describe_choice
+
+    choice = result.get("epoch_choice")
+    if not choice:
+        return ("<h2>Epoch</h2><p>No epoch was validated in every fold: each fold's figures are those of the "
+                "weights it kept.</p>")
+    rows = [{"epoch": f"{epoch} (chosen)" if epoch == choice["chosen_epoch"] else str(epoch),
+             f"held-out {choice['metric']} mean": mean, "sd": sd}
+            for epoch, mean, sd in zip(choice["epochs"], choice["mean"], choice["sd"], strict=True)]
+    chosen = html.escape(describe_choice(choice, result.get("held_out_rows")))
+    return (f"<h2>Epoch</h2><p>The figures above and per fold are after {chosen}; the final model trains on all "
+            f"training rows with the same schedule and stops there.</p>{table(rows)}")
+
+
 def _fold_table(rows: list[dict], reference: str = "kmer_1_4") -> str:
     """One compact row per fold: the model's figures, then each baseline's, so all fit a 1280-px window."""
     baselines = [name for name in ("kmer_1_4", "gc_content") if f"{name}_test_mcc" in rows[0]]
     short = {"kmer_1_4": "1–4-mer", "gc_content": "GC"}
-    columns = [("fold", "fold", None), ("rows train / test", None, None), ("epoch", "best_epoch", None),
+    columns = [("fold", "fold", None), ("rows train / test", None, None), ("epoch", "epoch", None),
                *((f"model {label}", f"test_{key}", None) for key, label in
                  (("mcc", "MCC"), ("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("f1", "F1"), ("accuracy", "acc."))),
                *((f"{short[name]} {label}", f"{name}_test_{key}", "baseline") for name in baselines
@@ -189,7 +205,8 @@ def write_cv_report(path: Path, result: dict, figures: list[Path]) -> Path:
         verdict = (f'<p class="ok">The model beats the 1–4-mer baseline on mean MCC over {result["k"]} folds, '
                    f"by {sum(leads) / len(leads):.3f} (ahead in {sum(lead > 0 for lead in leads)} of "
                    f"{len(leads)} folds).</p>")
-    body = (f"{verdict}<h2>Mean ± sd over folds</h2>{table(lines)}<h2>Per fold</h2>{_fold_table(result['folds'])}"
+    body = (f"{verdict}<h2>Mean ± sd over folds</h2>{table(lines)}{_epoch_choice(result)}"
+            f"<h2>Per fold</h2>{_fold_table(result['folds'])}"
             f"<h2>Figures</h2>{''.join(_image(figure) for figure in figures)}")
     facts = {"folds": result["k"], "seed": result["seed"], "model": result["model"], "training": result["training"],
              **{name.removesuffix("_name"): value for name, value in (result.get("tracking") or {}).items()}}

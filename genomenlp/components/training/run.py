@@ -38,6 +38,8 @@ from genomenlp.components.training.report import beats_baseline, write_report
 from genomenlp.components.training.state import is_main_process, write_json_atomically
 
 HISTORY_FILE = "history.csv"
+# A cross-validation fold's held-out probabilities after every validation (see HeldOutTrace).
+HELD_OUT_DIR = "held_out"
 PREDICTIONS_FILE = "test_predictions.csv"
 
 
@@ -177,6 +179,7 @@ def train_classifier(
     keep_collapsed: bool = True,
     tracking: dict | None = None,
     training_arguments: dict | None = None,
+    trace_test: bool = False,
 ) -> dict:
     """Train one classifier, choose its epoch on valid, report on test beside the baselines.
 
@@ -195,6 +198,8 @@ def train_classifier(
         training_arguments: A ``-w`` file's HF TrainingArguments mapping: its keys that are not
             ``train_config``'s apply as HF applies them (see
             :func:`genomenlp.components.training.trainer.training_arguments`).
+        trace_test: Also predict the test split after every validation, into ``held_out/`` (a
+            cross-validation's fold, whose test split is its held-out fold; never used to choose this run's weights).
 
     Returns:
         The content of ``metrics.json`` (on every process of a distributed run; only the first writes it).
@@ -231,7 +236,8 @@ def train_classifier(
                                tokenizer.sha256(), [len(s) for s in splits.values()], training_arguments or {})
     started = time.perf_counter()
     result, trainer = fit(model, splits["train"], splits["valid"], train_config, vocab[PAD], out / CHECKPOINT_DIR,
-                          fingerprint, on_epoch, show_progress, training_arguments)
+                          fingerprint, on_epoch, show_progress, training_arguments,
+                          (splits["test"], out / HELD_OUT_DIR) if trace_test else None)
     train_seconds = time.perf_counter() - started
     if result.collapsed and not keep_collapsed:
         raise TrainingCollapsed("learning_rate", result.collapsed)
@@ -269,6 +275,7 @@ def train_classifier(
         **{key: value for key, value in model_row.items() if key.startswith("eval_")},
         "best_epoch": result.best_epoch,
         "model_epoch": model_row["epoch"],
+        "stop_at_epoch": train_config.stop_at_epoch,
         "epochs_run": len(result.history),
         "resumed_from_epoch": result.resumed_from,
         "initial_weights_sha256": initial_weights,
@@ -288,8 +295,12 @@ def train_classifier(
         summary["tracking"] = dict(tracking)
     if not writing:
         return summary
-    kept = (f"chosen: {result.best_epoch} on valid" if result.model_index == result.best_index
-            else f"best on valid: {result.best_epoch}; kept: the last, {model_row['epoch']}")
+    if train_config.stop_at_epoch is not None:
+        kept = f"kept: epoch {model_row['epoch']}, as stop_at_epoch says; best on valid: {result.best_epoch}"
+    elif result.model_index == result.best_index:
+        kept = f"chosen: {result.best_epoch} on valid"
+    else:
+        kept = f"best on valid: {result.best_epoch}; kept: the last, {model_row['epoch']}"
     if baselines:
         write_report(out / REPORT_FILE, f"genomicBERT: {' vs '.join(names)}", test_metrics, baselines, figures, {
             "training data": loaded.source, "rows (train/valid/test)": "/".join(str(len(s)) for s in splits.values()),

@@ -70,9 +70,13 @@ class RunCallback(TrainerCallback):
         self.last_step_ended = time.perf_counter()
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        """Without validations, divergence is checked at every epoch's end."""
+        """Stop after ``stop_at_epoch`` (still validated and saved there); without validations, check divergence."""
         if args.eval_strategy == "no" and state.global_step > self.trainer.steps_at_read:
             self._train_loss(state)
+        stop = self.config.stop_at_epoch
+        if stop is not None and (state.epoch or 0) >= stop - 1e-6:
+            control.should_training_stop = True
+        return control
 
     def _train_loss(self, state) -> float:
         """The training loss since the last check (the last one again when no step was taken); raise if it diverged."""
@@ -147,3 +151,42 @@ class RunCallback(TrainerCallback):
                                     f"epoch {result.best_epoch} is kept")
             return True
         return False
+
+
+class HeldOutTrace(TrainerCallback):
+    """Class probabilities of held-out rows after every validation, one file each, for a cross-validation.
+
+    A fold's model never sees these figures: they are written for the cross-validation, which chooses
+    one epoch for all folds on their mean (and the final model stops there). Files are named by the
+    validation's number, so a resumed fold keeps the ones written before the interruption.
+
+    Args:
+        trainer: The run's trainer (its ``predict`` scores the rows).
+        rows: A torch dataset of the held-out rows.
+        directory: Where ``validation_NNN.npy`` files go (written by the first process only).
+        result: The run's result, whose history length numbers the validations.
+    """
+
+    def __init__(self, trainer: Trainer, rows, directory: Path, result: FitResult):
+        """Hold the run's parts."""
+        self.trainer, self.rows, self.directory, self.result = trainer, rows, directory, result
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        """Predict the held-out rows (every process takes part; the first writes the file)."""
+        import numpy as np
+        import torch
+
+        output = self.trainer.predict(self.rows, metric_key_prefix="held_out")
+        if state.is_world_process_zero:
+            logits = torch.from_numpy(np.asarray(output.predictions, dtype=np.float32))
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / held_out_file(len(self.result.history))
+            temporary = path.with_name(f".{path.name}.tmp.npy")
+            np.save(temporary, torch.softmax(logits, dim=-1).numpy())
+            temporary.replace(path)
+        return control
+
+
+def held_out_file(validation: int) -> str:
+    """Name of the held-out probabilities after validation number ``validation`` (from 1)."""
+    return f"validation_{validation:03d}.npy"

@@ -32,7 +32,7 @@ from genomenlp.components.training.config import (
 )
 from genomenlp.components.training.data import EncodedSplit
 from genomenlp.components.training.metrics import classification_metrics
-from genomenlp.components.training.run_callback import RunCallback
+from genomenlp.components.training.run_callback import HeldOutTrace, RunCallback
 from genomenlp.components.training.state import (
     STATE_FILE,
     FitResult,
@@ -195,6 +195,7 @@ def fit(
     on_epoch: Callable[[int, dict], None] | None = None,
     show_progress: bool = True,
     file_values: dict | None = None,
+    held_out: tuple[EncodedSplit, Path] | None = None,
 ) -> tuple[FitResult, ClassifierTrainer]:
     """Train with Trainer, validating as ``config.eval_strategy`` says; resume a previous state in ``checkpoint_dir``.
 
@@ -210,6 +211,8 @@ def fit(
             checkpoint; may raise to stop (pruning).
         show_progress: Show progress bars.
         file_values: A ``-w`` file's TrainingArguments mapping (see :func:`training_arguments`).
+        held_out: Rows to predict after every validation and the folder for their probabilities (a
+            cross-validation's held-out fold; see :class:`HeldOutTrace`). They never choose this run's weights.
 
     A run whose first ``config.collapse_epochs`` validations (fewer when it has fewer epochs) are all
     degenerate stops with ``collapsed`` set; one that showed signal and then stays degenerate for that
@@ -239,6 +242,9 @@ def fit(
     if show_progress:
         trainer.add_callback(QuietProgress)
     trainer.add_callback(RunCallback(trainer, result, config, checkpoint_dir, fingerprint, validation, on_epoch))
+    if held_out is not None:
+        # After RunCallback: its on_evaluate reads the validation's verdict before predict replaces it.
+        trainer.add_callback(HeldOutTrace(trainer, SplitDataset(held_out[0]), held_out[1], result))
     warn_if_not_sharded(trainer)
     try:
         trainer.train(resume_from_checkpoint=resume)

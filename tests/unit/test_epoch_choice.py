@@ -1,0 +1,119 @@
+"""The epoch is chosen on the cross-validation folds' held-out rows, and a final model stops there."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from genomenlp.components.cli import cross_validate as cross_validate_command
+from genomenlp.components.cli import train as train_command
+from genomenlp.components.training.config import ModelConfig, TrainConfig
+from genomenlp.components.training.cross_validation import cross_validate, fold_of_rows
+from genomenlp.components.training.epoch_choice import choose_epoch, held_out_figures, stop_epoch_from
+from genomenlp.components.training.run import load_training_data, train_classifier
+
+TINY_MODEL = ModelConfig(num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32, max_positions=64)
+# collapse_epochs 0: the tiny model's first epochs predict one class; every fold must run all three here.
+THREE_EPOCHS = TrainConfig(num_train_epochs=3, per_device_train_batch_size=16, learning_rate=3e-3, seed=4,
+                           collapse_epochs=0)
+
+
+def _trace(values: list[float], metric: str = "f1") -> list[dict]:
+    return [{"epoch": epoch, "figures": {f"test_{metric}": value}} for epoch, value in enumerate(values, start=1)]
+
+
+def test_the_best_mean_over_folds_wins_and_a_tie_goes_to_the_earlier_epoch():
+    choice = choose_epoch({0: _trace([0.6, 0.8, 0.7]), 1: _trace([0.7, 0.6, 0.7])}, THREE_EPOCHS)
+    assert choice["epochs"] == [1, 2, 3] and choice["chosen_epoch"] == 2  # 0.70 beats 0.65 and 0.70 ties later
+    assert choice["mean"] == pytest.approx([0.65, 0.70, 0.70])
+    assert choice["sd"][0] == pytest.approx(np.std([0.6, 0.7], ddof=1))
+    assert choice["metric"] == "f1" and choice["folds"] == [0, 1] and choice["num_train_epochs"] == 3
+
+
+def test_a_loss_is_minimised_and_only_epochs_every_fold_reached_count():
+    by_loss = THREE_EPOCHS.model_copy(update={"metric_for_best_model": "eval_loss"})
+    choice = choose_epoch({0: _trace([0.5, 0.4, 0.3], "loss"), 1: _trace([0.5, 0.45], "loss")}, by_loss)
+    assert choice["epochs"] == [1, 2] and choice["chosen_epoch"] == 2
+    assert choose_epoch({}, THREE_EPOCHS) is None
+    assert choose_epoch({0: [{"epoch": 1.5, "figures": {"test_f1": 0.9}}]}, THREE_EPOCHS) is None
+
+
+def test_the_choice_carries_over_only_to_a_model_with_the_folds_schedule():
+    result = {"epoch_choice": choose_epoch({0: _trace([0.6, 0.8, 0.7]), 1: _trace([0.7, 0.7, 0.6])}, THREE_EPOCHS),
+              "held_out_rows": 144}
+    chosen = stop_epoch_from(result, THREE_EPOCHS)
+    assert chosen["stop_at_epoch"] == 2
+    assert chosen["note"] == ("epoch 2 of 3, chosen on the mean held-out f1 of 2 cross-validation folds "
+                              "(144 held-out rows)")
+    longer = stop_epoch_from(result, THREE_EPOCHS.model_copy(update={"num_train_epochs": 8}))
+    assert longer["stop_at_epoch"] is None and "trained 3 epochs and this model 8" in longer["note"]
+    assert stop_epoch_from(None, THREE_EPOCHS)["stop_at_epoch"] is None
+
+
+def test_folds_are_scored_at_the_chosen_epoch_from_their_held_out_predictions(tiny_dataset, tmp_path):
+    out = tmp_path / "cv"
+    result = cross_validate(tiny_dataset, TINY_MODEL, THREE_EPOCHS, 2, str(out), show_progress=False)
+    choice = result["epoch_choice"]
+    assert choice["epochs"] == [1, 2, 3] and choice["folds"] == [0, 1]
+    loaded = load_training_data(tiny_dataset)
+    fold_ids = fold_of_rows(loaded, 2, THREE_EPOCHS.seed)
+    labels = loaded.splits["train"].labels
+    per_epoch = []
+    for fold in (0, 1):
+        held_out = labels[fold_ids == fold]
+        files = sorted((out / f"fold_{fold}" / "held_out").glob("validation_*.npy"))
+        assert len(files) == 3
+        figures = [held_out_figures(held_out, np.load(path), 0) for path in files]
+        per_epoch.append([row["test_f1"] for row in figures])
+        row = result["folds"][fold]
+        assert row["epoch"] == choice["chosen_epoch"]
+        at_choice = figures[choice["chosen_epoch"] - 1]
+        assert row["test_mcc"] == pytest.approx(at_choice["test_mcc"])
+        assert row["test_roc_auc"] == pytest.approx(at_choice["test_roc_auc"])
+    means = np.mean(per_epoch, axis=0)
+    assert choice["mean"] == pytest.approx(means.tolist())
+    assert choice["chosen_epoch"] == int(np.argmax(means)) + 1
+    assert np.sum(result["pooled_confusion_matrix"]) == len(labels) == result["held_out_rows"]
+    page = (out / "report.html").read_text()
+    assert f"{choice['chosen_epoch']} (chosen)" in page and "held-out f1 mean" in page
+    assert page.count("data:image/png;base64,") == 3  # the epoch choice, the fold bars, the pooled matrix
+    with (out / "folds.csv").open() as handle:
+        assert {int(row["epoch"]) for row in csv.DictReader(handle)} == {choice["chosen_epoch"]}
+
+
+def test_stop_at_epoch_keeps_that_epoch_on_the_full_schedule(tiny_dataset, tmp_path):
+    full = train_classifier(tiny_dataset, TINY_MODEL, THREE_EPOCHS.model_copy(update={"load_best_model_at_end": False}),
+                            str(tmp_path / "full"), show_progress=False, on_epoch=None, with_baselines=False)
+    stopped = train_classifier(tiny_dataset, TINY_MODEL, THREE_EPOCHS.model_copy(update={"stop_at_epoch": 2}),
+                               str(tmp_path / "stopped"), show_progress=False, on_epoch=None, with_baselines=False)
+    assert full["epochs_run"] == 3 and stopped["epochs_run"] == 2 and stopped["model_epoch"] == 2
+    rows = [list(csv.DictReader((tmp_path / run / "history.csv").open())) for run in ("full", "stopped")]
+    # The same schedule: the learning rate after epoch 2 has not decayed to zero, and epoch 2 is epoch 2 of 3.
+    assert float(rows[1][1]["learning_rate"]) == pytest.approx(float(rows[0][1]["learning_rate"]))
+    assert float(rows[1][1]["learning_rate"]) > 0
+    assert float(rows[1][1]["eval_loss"]) == pytest.approx(float(rows[0][1]["eval_loss"]), rel=1e-5)
+    # The weights kept are epoch 2's (its validation), even where another validation scored better.
+    assert stopped["eval_loss"] == pytest.approx(float(rows[1][1]["eval_loss"]))
+
+
+def test_the_commands_offer_and_check_stop_at_epoch(tiny_dataset, tmp_path, capsys):
+    settings = ["-t", "test", "-v", "valid", "--no_progress", "--num_layers", "1", "--hidden_size", "16",
+                "--num_heads", "2", "--intermediate_size", "32",
+                "--per_device_train_batch_size", "16", "--learning_rate", "0.003", "--collapse_epochs", "0"]
+    trains = [tiny_dataset.train_path, "parquet", tiny_dataset.tokenizer_path, *settings]
+    cross_validates = [tiny_dataset.train_path, "parquet", "--tokeniser_path", tiny_dataset.tokenizer_path, *settings]
+    assert train_command.main([*trains, "--num_train_epochs", "2", "--stop_at_epoch", "3",
+                               "-o", str(tmp_path / "late")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "stop_at_epoch (3) is after the last epoch" in error
+    assert not (tmp_path / "late").exists()
+    cv_args = [*cross_validates, "--num_train_epochs", "2", "-k", "2", "-o", str(tmp_path / "cv")]
+    assert cross_validate_command.main(cv_args) == 0
+    printed = capsys.readouterr().out
+    chosen = json.loads((tmp_path / "cv" / "cv_metrics.json").read_text())["epoch_choice"]["chosen_epoch"]
+    assert f"--stop_at_epoch {chosen}" in printed
+    assert train_command.main([*trains, "--num_train_epochs", "2", "--stop_at_epoch", str(chosen),
+                               "-o", str(tmp_path / "final")]) == 0
+    assert f"checkpoint: epoch {chosen}, where stop_at_epoch stopped training" in capsys.readouterr().out
+    assert json.loads((tmp_path / "final" / "metrics.json").read_text())["model_epoch"] == chosen
