@@ -41,6 +41,7 @@ def training_scalars(metrics: Mapping) -> dict[str, float]:
         "baseline_gc_test_mcc": (baselines.get(GC_BASELINE) or {}).get("test_mcc"),
         "test_mcc_margin_over_kmer": metrics["test_mcc"] - kmer if kmer is not None else None,
         "best_epoch": metrics.get("best_epoch"),
+        "model_epoch": metrics.get("model_epoch"),
         "train_seconds": metrics.get("train_seconds"),
         "collapsed": 1.0 if metrics.get("collapsed") else 0.0,
     })
@@ -93,6 +94,9 @@ def _verdict(model: float | None, baseline: float | None) -> str:
 
 def training_html(metrics: Mapping) -> str:
     """A one-page summary of a trained model: test figures beside the baselines, confusion matrix."""
+    from genomenlp.components.training.epoch_choice import checkpoint_choice
+
+    checkpoint = checkpoint_choice(metrics)
     keys = ("test_mcc", "test_roc_auc", "test_pr_auc", "test_f1", "test_accuracy")
     rows = [["model", *(metrics.get(key, float("nan")) for key in keys)]]
     rows += [[name, *(figures.get(key, float("nan")) for key in keys)]
@@ -105,8 +109,7 @@ def training_html(metrics: Mapping) -> str:
             f"{_COLLAPSED if metrics.get('collapsed') else ''}{_verdict(metrics.get('test_mcc'), kmer)}"
             f"{_table(['', *(key.removeprefix('test_') for key in keys)], rows)}"
             f"<h2>Confusion matrix (test)</h2>{_table(['', *(f'predicted {n}' for n in names)], matrix)}"
-            f"<p>Epoch chosen on valid: {html.escape(str(metrics.get('best_epoch')))} of "
-            f"{html.escape(str(metrics.get('epochs_run')))}.</p></body></html>")
+            f"<p>{html.escape(checkpoint[0].upper() + checkpoint[1:])}.</p></body></html>")
 
 
 def cross_validation_html(result: Mapping) -> str:

@@ -131,7 +131,13 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert f"Report: {out / 'train' / 'report.html'}" in printed
     assert f"Model: {out / 'train' / 'model_files'}" in printed
     assert "MCC" in printed and "1–4-mer baseline" in printed
-    assert f"checkpoint: epoch {metrics['best_epoch']} of {metrics['epochs_run']}, chosen on the validation" in printed
+    # The folds chose the epoch on their held-out rows, and the final classifier stopped there.
+    choice = cv["epoch_choice"]
+    assert metrics["epoch_choice"]["stop_at_epoch"] == choice["chosen_epoch"] == metrics["model_epoch"]
+    assert metrics["stop_at_epoch"] == choice["chosen_epoch"]
+    assert (f"checkpoint: epoch {choice['chosen_epoch']} of 1, chosen on the mean held-out f1 of 2 cross-validation "
+            "folds") in printed
+    assert json.loads((out / "train" / "metrics.json").read_text())["epoch_choice"] == metrics["epoch_choice"]
     cv_lead = cv["summary"]["test_mcc"]["mean"] - cv["summary"]["kmer_1_4_test_mcc"]["mean"]
     assert f"Lead over the 1–4-mer baseline: test MCC {metrics['test_mcc'] - baseline:+.3f}" in printed
     assert f"cross-validated MCC {cv_lead:+.3f}" in printed
@@ -188,7 +194,11 @@ def test_zenml_cli_runs_the_pipeline_from_yaml_with_a_model(clean_zenml_client, 
     assert last.status == ExecutionStatus.COMPLETED
     assert "build_kmer_tokeniser" in last.steps
     assert json.loads((out / "sweep" / "metrics.json").read_text())["epochs_run"] == 1
-    assert json.loads((out / "train" / "metrics.json").read_text())["epochs_run"] == 2
+    trained = json.loads((out / "train" / "metrics.json").read_text())
+    assert trained["epochs_run"] == 2
+    # Folds of one epoch cannot choose where a two-epoch model stops: it chose on valid, and says why.
+    assert trained["epoch_choice"] == {"stop_at_epoch": None, "note": "the cross-validation folds trained 1 epoch "
+                                       "and this model 2 epochs, so their choice does not apply"}
     assert json.loads((out / "cv" / "cv_metrics.json").read_text())["training"]["num_train_epochs"] == 1
     version = clean_zenml_client.get_model_version(MODEL_NAME, ModelStages.LATEST)
     assert {"test_mcc", "kmer_1_4_test_mcc", "cv_test_mcc_mean"} <= set(version.run_metadata)

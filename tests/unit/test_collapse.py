@@ -90,7 +90,7 @@ def test_cross_validate_prints_and_reports_collapsed_folds(tiny_dataset, tmp_pat
     assert "fold 0: " in printed and "COLLAPSED (collapsed: every validation prediction is class" in printed
     assert "COLLAPSED: 2 of 2 folds (0, 1) predicted one class or no better than chance" in printed
     result = json.loads((out / "cv_metrics.json").read_text())
-    assert result["collapsed_folds"] == [0, 1] and all(row["best_epoch"] <= 2 for row in result["folds"])
+    assert result["collapsed_folds"] == [0, 1] and all(row["epoch"] <= 2 for row in result["folds"])
     assert "COLLAPSED: 2 of 2 folds (0, 1)" in (out / "report.html").read_text()
 
 

@@ -81,7 +81,8 @@ def cross_validate(
         training_arguments: A ``-w`` file's HF TrainingArguments mapping, applied to every fold as to ``train``.
 
     Returns:
-        The content of ``cv_metrics.json`` (on every process of a distributed run; only the first writes files).
+        The content of ``cv_metrics.json``. In a distributed run only the first process reads the held-out
+        predictions, chooses the epoch and writes files; the others return their folds' own figures.
     """
     if folds < 2:
         raise InputError("-k", f"need at least 2 folds, got {folds}")

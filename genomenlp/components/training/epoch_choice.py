@@ -105,8 +105,8 @@ def stop_epoch_from(cv_result: dict | None, config: TrainConfig) -> dict:
         return {"stop_at_epoch": None, "note": "no epoch was chosen by cross-validation"}
     folds_trained = choice["num_train_epochs"]
     if folds_trained != config.num_train_epochs:
-        return {"stop_at_epoch": None, "note": f"the cross-validation folds trained {folds_trained} epochs and this "
-                f"model {config.num_train_epochs}, so their choice does not apply"}
+        return {"stop_at_epoch": None, "note": f"the cross-validation folds trained {_epochs(folds_trained)} and this "
+                f"model {_epochs(config.num_train_epochs)}, so their choice does not apply"}
     return {"stop_at_epoch": choice["chosen_epoch"], "note": describe_choice(choice, cv_result.get("held_out_rows"))}
 
 
@@ -124,3 +124,7 @@ def checkpoint_choice(metrics: dict) -> str:
               else "the last (not chosen)")
     why = f"; {choice['note']}" if choice.get("note") else ""
     return f"checkpoint: epoch {epoch} of {metrics.get('epochs_run', '?')}, {chosen}{why}"
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch{'' if count == 1 else 's'}"
