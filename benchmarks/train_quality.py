@@ -135,7 +135,8 @@ def cv_figures(data, model, training, folds: int, out_dir: Path) -> dict:
     from genomenlp.components.training.cross_validation import cross_validate
 
     started = time.perf_counter()
-    result = cross_validate(data, model, training, folds, str(out_dir), overwrite=True, show_progress=False)
+    # Not overwritten: folds finished by an interrupted invocation (a cv_state.json, no cv_metrics.json) are kept.
+    result = cross_validate(data, model, training, folds, str(out_dir), overwrite=False, show_progress=False)
     summary, choice = result["summary"], result.get("epoch_choice") or {}
     return {"cv_folds": folds, "cv_epochs": training.num_train_epochs, "cv_mcc": summary["test_mcc"]["mean"],
             "cv_mcc_sd": summary["test_mcc"]["sd"], "cv_kmer_baseline_mcc": summary["kmer_1_4_test_mcc"]["mean"],

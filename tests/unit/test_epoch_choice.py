@@ -23,12 +23,17 @@ def _trace(values: list[float], metric: str = "f1") -> list[dict]:
     return [{"epoch": epoch, "figures": {f"test_{metric}": value}} for epoch, value in enumerate(values, start=1)]
 
 
-def test_the_best_mean_over_folds_wins_and_a_tie_goes_to_the_earlier_epoch():
-    choice = choose_epoch({0: _trace([0.6, 0.8, 0.7]), 1: _trace([0.7, 0.6, 0.7])}, THREE_EPOCHS)
-    assert choice["epochs"] == [1, 2, 3] and choice["chosen_epoch"] == 2  # 0.70 beats 0.65 and 0.70 ties later
-    assert choice["mean"] == pytest.approx([0.65, 0.70, 0.70])
-    assert choice["sd"][0] == pytest.approx(np.std([0.6, 0.7], ddof=1))
-    assert choice["metric"] == "f1" and choice["folds"] == [0, 1] and choice["num_train_epochs"] == 3
+def test_the_latest_epoch_within_one_standard_error_of_the_best_is_chosen():
+    plateau = choose_epoch({0: _trace([0.6, 0.8, 0.7]), 1: _trace([0.7, 0.6, 0.7])}, THREE_EPOCHS)
+    assert plateau["epochs"] == [1, 2, 3] and plateau["mean"] == pytest.approx([0.65, 0.70, 0.70])
+    assert plateau["sd"][0] == pytest.approx(np.std([0.6, 0.7], ddof=1))
+    # Best mean at epoch 2 (the earlier of a tie), but the folds disagree by 0.2 there: epoch 3 is as good.
+    assert plateau["best_epoch"] == 2 and plateau["tolerance"] == pytest.approx(0.1)
+    assert plateau["chosen_epoch"] == 3
+    assert plateau["metric"] == "f1" and plateau["folds"] == [0, 1] and plateau["num_train_epochs"] == 3
+    # The folds agree that epoch 3 is worse (over-fitting): epoch 2 is chosen.
+    falling = choose_epoch({0: _trace([0.70, 0.80, 0.70]), 1: _trace([0.72, 0.82, 0.70])}, THREE_EPOCHS)
+    assert falling["best_epoch"] == falling["chosen_epoch"] == 2
 
 
 def test_a_loss_is_minimised_and_only_epochs_every_fold_reached_count():
@@ -40,12 +45,12 @@ def test_a_loss_is_minimised_and_only_epochs_every_fold_reached_count():
 
 
 def test_the_choice_carries_over_only_to_a_model_with_the_folds_schedule():
-    result = {"epoch_choice": choose_epoch({0: _trace([0.6, 0.8, 0.7]), 1: _trace([0.7, 0.7, 0.6])}, THREE_EPOCHS),
+    result = {"epoch_choice": choose_epoch({0: _trace([0.6, 0.8, 0.6]), 1: _trace([0.7, 0.8, 0.6])}, THREE_EPOCHS),
               "held_out_rows": 144}
     chosen = stop_epoch_from(result, THREE_EPOCHS)
     assert chosen["stop_at_epoch"] == 2
     assert chosen["note"] == ("epoch 2 of 3, chosen on the mean held-out f1 of 2 cross-validation folds "
-                              "(144 held-out rows)")
+                              "(144 held-out rows) (the best)")
     longer = stop_epoch_from(result, THREE_EPOCHS.model_copy(update={"num_train_epochs": 8}))
     assert longer["stop_at_epoch"] is None and "trained 3 epochs and this model 8" in longer["note"]
     assert stop_epoch_from(None, THREE_EPOCHS)["stop_at_epoch"] is None
@@ -71,9 +76,11 @@ def test_folds_are_scored_at_the_chosen_epoch_from_their_held_out_predictions(ti
         at_choice = figures[choice["chosen_epoch"] - 1]
         assert row["test_mcc"] == pytest.approx(at_choice["test_mcc"])
         assert row["test_roc_auc"] == pytest.approx(at_choice["test_roc_auc"])
-    means = np.mean(per_epoch, axis=0)
+    means, sds = np.mean(per_epoch, axis=0), np.std(per_epoch, axis=0, ddof=1)
     assert choice["mean"] == pytest.approx(means.tolist())
-    assert choice["chosen_epoch"] == int(np.argmax(means)) + 1
+    best = int(np.argmax(means))
+    within = [epoch for epoch, mean in enumerate(means, start=1) if mean >= means[best] - sds[best] / np.sqrt(2)]
+    assert choice["best_epoch"] == best + 1 and choice["chosen_epoch"] == max(within)
     assert np.sum(result["pooled_confusion_matrix"]) == len(labels) == result["held_out_rows"]
     page = (out / "report.html").read_text()
     assert f"{choice['chosen_epoch']} (chosen)" in page and "held-out f1 mean" in page

@@ -3,7 +3,7 @@
 Rows of the training split are grouped like dataset splits are (a sequence, its reverse
 complement, duplicates and the chunks of one record), and whole groups are dealt to folds. Each
 fold trains a newly initialised model on the other folds and predicts its held-out fold after every
-epoch; the epoch with the best mean held-out figure over the folds is chosen (see ``epoch_choice``),
+epoch; one epoch is chosen on the folds' mean held-out figures (see ``epoch_choice``),
 and every fold is scored at that epoch.
 """
 
