@@ -11,3 +11,11 @@ MODEL_DIR = "model_files"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 CHECKPOINT_DIR = "checkpoints"
+HISTORY_FILE = "history.csv"
+# A cross-validation fold's held-out probabilities after every validation: validation_NNN.npy.
+HELD_OUT_DIR = "held_out"
+
+
+def held_out_file(validation: int) -> str:
+    """Name of the held-out probabilities after validation number ``validation`` (from 1)."""
+    return f"validation_{validation:03d}.npy"

@@ -169,7 +169,8 @@ def test_every_report_renders_cleanly_in_headless_chromium(reports):
     # The pages hold what they are for: figures on reports, coloured tokens and summary tracks on interpretations.
     for name in ("training", "cross_validation", "sweep", "comparison"):
         assert checks[name].facts["images"], f"{name} shows no figure"
-    assert len(checks["cross_validation"].facts["images"]) == 2  # fold bars and the pooled confusion matrix
+    # The epoch choice, the fold bars and the pooled confusion matrix.
+    assert len(checks["cross_validation"].facts["images"]) == 3
     from genomenlp.components.training.report import cv_warnings
 
     # Every reason not to trust the cross-validated model is a banner the reader sees, and only those.

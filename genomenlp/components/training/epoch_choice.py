@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from genomenlp.components.errors import InputError
+from genomenlp.components.filenames import HELD_OUT_DIR, HISTORY_FILE, held_out_file
 from genomenlp.components.training.config import TrainConfig, higher_is_better
 from genomenlp.components.training.metrics import classification_metrics
 
@@ -36,9 +37,6 @@ def held_out_figures(labels: np.ndarray, probabilities: np.ndarray, positive: in
 
 def fold_trace(fold_dir: Path, labels: np.ndarray, positive: int) -> list[dict]:
     """``{"epoch", "figures"}`` of every validation of a finished fold whose held-out probabilities were kept."""
-    from genomenlp.components.training.run import HELD_OUT_DIR, HISTORY_FILE
-    from genomenlp.components.training.run_callback import held_out_file
-
     history = fold_dir / HISTORY_FILE
     if not history.is_file():
         return []

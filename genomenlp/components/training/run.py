@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genomenlp.components.errors import InputError
-from genomenlp.components.filenames import CHECKPOINT_DIR, METRICS_FILE, MODEL_DIR, REPORT_FILE, TOKENIZER_FILE  # noqa: F401
+from genomenlp.components.filenames import (  # noqa: F401
+    CHECKPOINT_DIR,
+    HELD_OUT_DIR,
+    HISTORY_FILE,
+    METRICS_FILE,
+    MODEL_DIR,
+    REPORT_FILE,
+    TOKENIZER_FILE,
+)
 from genomenlp.components.model_io import MODEL_METADATA
 from genomenlp.components.storage import is_remote, prepare_resumable_dir
 from genomenlp.components.tokenisers.common import BOS, EOS, PAD, as_pretrained_tokenizer, load_sequence_tokenizer
@@ -37,9 +45,6 @@ from genomenlp.components.training.plots import plot_confusion_matrix, plot_hist
 from genomenlp.components.training.report import beats_baseline, write_report
 from genomenlp.components.training.state import is_main_process, write_json_atomically
 
-HISTORY_FILE = "history.csv"
-# A cross-validation fold's held-out probabilities after every validation (see HeldOutTrace).
-HELD_OUT_DIR = "held_out"
 PREDICTIONS_FILE = "test_predictions.csv"
 
 
@@ -181,7 +186,7 @@ def train_classifier(
     training_arguments: dict | None = None,
     trace_test: bool = False,
 ) -> dict:
-    """Train one classifier, choose its epoch on valid, report on test beside the baselines.
+    """Train one classifier, keep its best epoch on valid (or the one stop_at_epoch names), report on test.
 
     Args:
         data: Where the splits are, or the splits themselves.

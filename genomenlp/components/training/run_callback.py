@@ -13,6 +13,7 @@ from pathlib import Path
 
 from transformers import Trainer, TrainerCallback
 
+from genomenlp.components.filenames import held_out_file
 from genomenlp.components.training.collapse import collapse_message
 from genomenlp.components.training.config import TrainConfig, higher_is_better
 from genomenlp.components.training.state import (
@@ -185,8 +186,3 @@ class HeldOutTrace(TrainerCallback):
             np.save(temporary, torch.softmax(logits, dim=-1).numpy())
             temporary.replace(path)
         return control
-
-
-def held_out_file(validation: int) -> str:
-    """Name of the held-out probabilities after validation number ``validation`` (from 1)."""
-    return f"validation_{validation:03d}.npy"
