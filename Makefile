@@ -27,7 +27,7 @@ run: $(STAMP)
 	$(BIN)/genomenlp-pipeline quick
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 2 --dist loadfile tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 clean:
 	rm -rf $(VENV) runs .zen
