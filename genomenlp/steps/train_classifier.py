@@ -75,7 +75,8 @@ def train_classifier(
             data, model, training, distributed.gpus_per_worker))
     else:
         metrics = run_stage("train", {"dataset_dir": str(dataset_dir), "model": model.model_dump(mode="json"),
-                                      "training": training.model_dump(mode="json"), "out_dir": str(folder)},
+                                      "training": training.model_dump(mode="json"), "out_dir": str(folder),
+                                      "epoch_note": epoch_choice["note"] if epoch_choice["stop_at_epoch"] else None},
                             processes_per_pod)
     # In the folder's metrics.json too, so the exported run says how its epoch was chosen.
     metrics = {**metrics, "epoch_choice": epoch_choice}

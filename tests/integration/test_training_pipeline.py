@@ -138,6 +138,7 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert (f"checkpoint: epoch {choice['chosen_epoch']} of 1, chosen on the mean held-out f1 of 2 cross-validation "
             "folds") in printed
     assert json.loads((out / "train" / "metrics.json").read_text())["epoch_choice"] == metrics["epoch_choice"]
+    assert "chosen on the mean held-out f1 of 2 cross-validation folds" in (out / "train" / "report.html").read_text()
     cv_lead = cv["summary"]["test_mcc"]["mean"] - cv["summary"]["kmer_1_4_test_mcc"]["mean"]
     assert f"Lead over the 1–4-mer baseline: test MCC {metrics['test_mcc'] - baseline:+.3f}" in printed
     assert f"cross-validated MCC {cv_lead:+.3f}" in printed

@@ -185,6 +185,7 @@ def train_classifier(
     tracking: dict | None = None,
     training_arguments: dict | None = None,
     trace_test: bool = False,
+    epoch_note: str | None = None,
 ) -> dict:
     """Train one classifier, keep its best epoch on valid (or the one stop_at_epoch names), report on test.
 
@@ -205,6 +206,7 @@ def train_classifier(
             :func:`genomenlp.components.training.trainer.training_arguments`).
         trace_test: Also predict the test split after every validation, into ``held_out/`` (a
             cross-validation's fold, whose test split is its held-out fold; never used to choose this run's weights).
+        epoch_note: What chose ``stop_at_epoch`` (a cross-validation), for the report.
 
     Returns:
         The content of ``metrics.json`` (on every process of a distributed run; only the first writes it).
@@ -301,7 +303,8 @@ def train_classifier(
     if not writing:
         return summary
     if train_config.stop_at_epoch is not None:
-        kept = f"kept: epoch {model_row['epoch']}, as stop_at_epoch says; best on valid: {result.best_epoch}"
+        why = epoch_note or "as stop_at_epoch says"
+        kept = f"kept: epoch {model_row['epoch']}, {why}; best on valid: {result.best_epoch}"
     elif result.model_index == result.best_index:
         kept = f"chosen: {result.best_epoch} on valid"
     else:

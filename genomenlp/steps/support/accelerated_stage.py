@@ -34,7 +34,8 @@ def _run(stage: str, arguments: dict) -> dict:
         from genomenlp.components.training.run import TrainingData, train_classifier
 
         return train_classifier(TrainingData.from_dataset_dir(arguments["dataset_dir"]), model,
-                                TrainConfig(**arguments["training"]), arguments["out_dir"], show_progress=False)
+                                TrainConfig(**arguments["training"]), arguments["out_dir"], show_progress=False,
+                                epoch_note=arguments.get("epoch_note"))
     from genomenlp.components.pretraining.config import PretrainConfig
     from genomenlp.components.pretraining.mlm import pretrain_encoder
     from genomenlp.components.training.run import print_metric_lines
