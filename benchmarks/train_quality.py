@@ -105,17 +105,16 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path, folds
     training = training.model_copy(update={"seed": seed})
     cv, chosen = {}, {"epoch_choice": "validation"}
     if choose_epoch_by_cv:
-        cv = cv_figures(data, model, training, folds, out / f"cv_{name}_{seed}")
-        stop = stop_epoch_from(cv.pop("result"), training)["stop_at_epoch"]
+        cv, result = cv_figures(data, model, training, folds, out / f"cv_{name}_{seed}")
+        stop = stop_epoch_from(result, training)["stop_at_epoch"]
         training = TrainConfig(**{**training.model_dump(), "stop_at_epoch": stop})
         chosen = {"epoch_choice": "cross_validation", "chosen_epoch": stop}
     summary = train_classifier(data, model, training, str(run_dir), overwrite=True, show_progress=False, on_epoch=None)
     history = read_history(run_dir)
     if folds and not choose_epoch_by_cv:
-        cv = cv_figures(data, model, training.model_copy(update={"num_train_epochs": cv_epochs
-                                                                 or training.num_train_epochs}),
-                        folds, out / f"cv_{name}_{seed}")
-        cv.pop("result")
+        cv, _ = cv_figures(data, model, training.model_copy(update={"num_train_epochs": cv_epochs
+                                                                    or training.num_train_epochs}),
+                           folds, out / f"cv_{name}_{seed}")
     return {"profile": name, "seed": seed, "test_mcc": summary["test_mcc"], "test_roc_auc": summary["test_roc_auc"],
             "test_f1": summary["test_f1"], "train_seconds": summary["train_seconds"],
             **throughput_figures(data_dir, len(history), summary["train_seconds"], summary["parameters"]),
@@ -127,10 +126,11 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path, folds
             "model_epoch": summary["model_epoch"], **chosen, **cv}
 
 
-def cv_figures(data, model, training, folds: int, out_dir: Path) -> dict:
+def cv_figures(data, model, training, folds: int, out_dir: Path) -> tuple[dict, dict]:
     """Cross-validated MCC of the model and of the 1–4-mer baseline on the same folds, its cost and epoch choice.
 
-    ``result`` holds the whole ``cv_metrics.json`` content (not for the results file).
+    Returns:
+        Those figures (a results row's columns) and the whole ``cv_metrics.json`` content.
     """
     from genomenlp.components.training.cross_validation import cross_validate
 
@@ -140,8 +140,8 @@ def cv_figures(data, model, training, folds: int, out_dir: Path) -> dict:
     summary, choice = result["summary"], result.get("epoch_choice") or {}
     return {"cv_folds": folds, "cv_epochs": training.num_train_epochs, "cv_mcc": summary["test_mcc"]["mean"],
             "cv_mcc_sd": summary["test_mcc"]["sd"], "cv_kmer_baseline_mcc": summary["kmer_1_4_test_mcc"]["mean"],
-            "cv_chosen_epoch": choice.get("chosen_epoch"), "cv_seconds": round(time.perf_counter() - started, 1),
-            "result": result}
+            "cv_chosen_epoch": choice.get("chosen_epoch"),
+            "cv_seconds": round(time.perf_counter() - started, 1)}, result
 
 
 def paired_lead(rows: list[dict]) -> str:
@@ -189,10 +189,9 @@ def add_cross_validation(rows: list[dict], profiles: list, args, out: Path, resu
                 continue
             data_dir = out / f"data_{name}_{row['seed']}"
             data = TrainingData(str(data_dir / "train.parquet"), "parquet", str(data_dir / "tokens.json"))
-            figures = cv_figures(data, model, training.model_copy(update={
+            figures, _ = cv_figures(data, model, training.model_copy(update={
                 "seed": row["seed"], "num_train_epochs": args.cv_epochs or training.num_train_epochs}),
                 args.folds, out / f"cv_{name}_{row['seed']}")
-            figures.pop("result")
             row.update(figures)
             print(json.dumps(row), flush=True)
             write_text_atomic(results, json.dumps(rows, indent=2), overwrite=True)
