@@ -111,6 +111,9 @@ def run_profile(name, tokenizer_factory, model, training, seed, out: Path, folds
         chosen = {"epoch_choice": "cross_validation", "chosen_epoch": stop}
     summary = train_classifier(data, model, training, str(run_dir), overwrite=True, show_progress=False, on_epoch=None)
     history = read_history(run_dir)
+    if choose_epoch_by_cv:
+        cv.update(ensemble_row(data, run_dir, out / f"cv_{name}_{seed}", result, out / f"ensemble_{name}_{seed}",
+                               summary))
     if folds and not choose_epoch_by_cv:
         cv, _ = cv_figures(data, model, training.model_copy(update={"num_train_epochs": cv_epochs
                                                                     or training.num_train_epochs}),
@@ -142,6 +145,21 @@ def cv_figures(data, model, training, folds: int, out_dir: Path) -> tuple[dict, 
             "cv_mcc_sd": summary["test_mcc"]["sd"], "cv_kmer_baseline_mcc": summary["kmer_1_4_test_mcc"]["mean"],
             "cv_chosen_epoch": choice.get("chosen_epoch"),
             "cv_seconds": round(time.perf_counter() - started, 1)}, result
+
+
+def ensemble_row(data, run_dir: Path, cv_dir: Path, cv_result: dict, out_dir: Path, summary: dict) -> dict:
+    """Test figures of the pipeline's ensemble: the final model and the fold models at the chosen epoch."""
+    from genomenlp.components.training.ensemble import assemble_ensemble, ensemble_figures, fold_model_dirs
+    from genomenlp.components.training.metrics import positive_index
+    from genomenlp.components.training.run import load_training_data
+
+    members = [("final model", run_dir / "model_files"), *fold_model_dirs(cv_dir, cv_result)]
+    assemble_ensemble(members, out_dir, overwrite=True)
+    loaded = load_training_data(data)
+    positive = positive_index(list(loaded.names), summary["roc_positive_label"])
+    figures = ensemble_figures(out_dir, loaded.splits["test"], positive, summary["baselines"])
+    return {"ensemble_members": len(members), "ensemble_test_mcc": figures["test_mcc"],
+            "ensemble_test_roc_auc": figures["test_roc_auc"], "ensemble_test_f1": figures["test_f1"]}
 
 
 def paired_lead(rows: list[dict]) -> str:
@@ -287,6 +305,17 @@ def main() -> None:
                      f"{mean_sd([r['train_seconds'] for r in mine], 0)} | "
                      f"{mean_sd([r.get('train_samples_per_second') for r in mine], 0)} | "
                      f"{mean_sd([r['seconds_to_f1_079'] for r in mine], 0)} |")
+        ensembles = [r for r in mine if "ensemble_test_mcc" in r]
+        if ensembles:
+            as_rows = [{**r, **{key: r[f"ensemble_{key}"] for key in ("test_mcc", "test_roc_auc", "test_f1")}}
+                       for r in ensembles]
+            lines.append(f"| {name}, ensemble of {ensembles[0]['ensemble_members']} | {len(as_rows)} | "
+                         f"{as_rows[0]['parameters'] * ensembles[0]['ensemble_members']:,} | "
+                         f"{mean_sd([r['test_mcc'] for r in as_rows])} | "
+                         f"{mean_sd([r['test_roc_auc'] for r in as_rows])} | "
+                         f"{mean_sd([r['test_f1'] for r in as_rows])} | "
+                         f"{mean_sd([r['kmer_baseline_mcc'] for r in as_rows])} | {paired_lead(as_rows)} | "
+                         "| | (the final model and the folds at their chosen epoch) | | | |")
     table = "\n".join(lines)
     write_text_atomic(out / "results.md", table + "\n", overwrite=True)
     print(table)

@@ -12,10 +12,18 @@ METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 CHECKPOINT_DIR = "checkpoints"
 HISTORY_FILE = "history.csv"
-# A cross-validation fold's held-out probabilities after every validation: validation_NNN.npy.
+# A cross-validation fold's held-out probabilities after every validation (validation_NNN.npy) and the
+# weights they came from (weights_NNN.safetensors, removed once the epoch is chosen).
 HELD_OUT_DIR = "held_out"
+# A cross-validation fold's model with the weights of the epoch the folds chose (an ensemble member).
+CHOSEN_MODEL_DIR = "model_at_chosen_epoch"
 
 
 def held_out_file(validation: int) -> str:
     """Name of the held-out probabilities after validation number ``validation`` (from 1)."""
     return f"validation_{validation:03d}.npy"
+
+
+def held_out_weights_file(validation: int) -> str:
+    """Name of a fold's weights after validation number ``validation`` (from 1)."""
+    return f"weights_{validation:03d}.safetensors"

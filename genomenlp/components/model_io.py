@@ -81,9 +81,10 @@ def load_model(reference: str) -> LoadedModel:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     _read_json(path / "config.json", reference)
-    from genomenlp.components.training.conv_bert import register_conv_bert
+    from genomenlp.components.training.ensemble_model import register_ensemble
 
-    register_conv_bert()
+    # The project's own model types (convolutional-stem BERT, ensembles) load like the library's.
+    register_ensemble()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True)
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:

@@ -17,6 +17,7 @@ import numpy as np
 
 from genomenlp.components.dataset.splitting import assign_splits, group_records, molecule_key
 from genomenlp.components.errors import InputError
+from genomenlp.components.filenames import CHOSEN_MODEL_DIR, HELD_OUT_DIR, MODEL_DIR, held_out_weights_file
 from genomenlp.components.storage import prepare_resumable_dir
 from genomenlp.components.training.config import ModelConfig, TrainConfig
 from genomenlp.components.training.epoch_choice import choose_epoch, describe_choice, figures_at, fold_trace
@@ -147,6 +148,8 @@ def cross_validate(
         result["tracking"] = dict(tracking)
     if not is_main_process():
         return result
+    if choice:
+        result["chosen_models"] = keep_chosen_models(out, finished, choice["chosen_epoch"])
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(out / FOLDS_FILE, index=False)
@@ -158,7 +161,39 @@ def cross_validate(
         figures.insert(0, plot_epoch_choice(choice, out / "epoch_choice.png"))
     write_cv_report(out / "report.html", result, figures)
     write_json_atomically(out / CV_METRICS_FILE, result, indent=2)
+    for fold in range(folds):
+        for snapshot in (out / f"fold_{fold}" / HELD_OUT_DIR).glob("weights_*.safetensors"):
+            snapshot.unlink()
     return result
+
+
+def keep_chosen_models(out: Path, finished: list, epoch: int) -> list[str]:
+    """Each fold's model with the weights it had after ``epoch`` (``fold_K/model_at_chosen_epoch``), for an ensemble.
+
+    A fold keeps its best epoch on valid in ``model_files``; the ensemble's members are to be the procedure the
+    cross-validated figures describe, so they take the chosen epoch's weights. Collapsed folds, and folds
+    trained before weights were kept per validation, give none.
+
+    Returns:
+        The folders written, relative to ``out``.
+    """
+    import shutil
+
+    kept = []
+    for fold, _, _, summary, trace in finished:
+        number = next((row["validation"] for row in trace if row["epoch"] == epoch), None)
+        fold_dir = out / f"fold_{fold}"
+        snapshot = fold_dir / HELD_OUT_DIR / held_out_weights_file(number) if number else None
+        if summary.get("collapsed") or snapshot is None or not snapshot.is_file():
+            continue
+        target, staging = fold_dir / CHOSEN_MODEL_DIR, fold_dir / f".{CHOSEN_MODEL_DIR}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(fold_dir / MODEL_DIR, staging)
+        shutil.copyfile(snapshot, staging / "model.safetensors")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        kept.append(f"fold_{fold}/{CHOSEN_MODEL_DIR}")
+    return kept
 
 
 def _fingerprint(loaded: LoadedData, fold_ids: np.ndarray, model_config: ModelConfig, train_config: TrainConfig,

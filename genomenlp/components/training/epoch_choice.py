@@ -36,7 +36,7 @@ def held_out_figures(labels: np.ndarray, probabilities: np.ndarray, positive: in
 
 
 def fold_trace(fold_dir: Path, labels: np.ndarray, positive: int) -> list[dict]:
-    """``{"epoch", "figures"}`` of every validation of a finished fold whose held-out probabilities were kept."""
+    """``{"epoch", "validation", "figures"}`` of each validation of a finished fold with held-out probabilities kept."""
     history = fold_dir / HISTORY_FILE
     if not history.is_file():
         return []
@@ -50,7 +50,7 @@ def fold_trace(fold_dir: Path, labels: np.ndarray, positive: int) -> list[dict]:
         probabilities = np.load(path, allow_pickle=False)
         if len(probabilities) != len(labels):
             raise InputError(str(path), f"holds {len(probabilities)} rows, the fold holds out {len(labels)}")
-        trace.append({"epoch": int(epoch) if epoch.is_integer() else epoch,
+        trace.append({"epoch": int(epoch) if epoch.is_integer() else epoch, "validation": number,
                       "figures": held_out_figures(labels, probabilities, positive)})
     return trace
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from transformers import Trainer, TrainerCallback
 
-from genomenlp.components.filenames import held_out_file
+from genomenlp.components.filenames import held_out_file, held_out_weights_file
 from genomenlp.components.training.collapse import collapse_message
 from genomenlp.components.training.config import TrainConfig, higher_is_better
 from genomenlp.components.training.state import (
@@ -155,11 +155,12 @@ class RunCallback(TrainerCallback):
 
 
 class HeldOutTrace(TrainerCallback):
-    """Class probabilities of held-out rows after every validation, one file each, for a cross-validation.
+    """Class probabilities of held-out rows and the weights after every validation, for a cross-validation.
 
     A fold's model never sees these figures: they are written for the cross-validation, which chooses
-    one epoch for all folds on their mean (and the final model stops there). Files are named by the
-    validation's number, so a resumed fold keeps the ones written before the interruption.
+    one epoch for all folds on their mean (the final model stops there, and each fold's weights of that
+    epoch become an ensemble member). Files are named by the validation's number, so a resumed fold
+    keeps the ones written before the interruption.
 
     Args:
         trainer: The run's trainer (its ``predict`` scores the rows).
@@ -173,9 +174,10 @@ class HeldOutTrace(TrainerCallback):
         self.trainer, self.rows, self.directory, self.result = trainer, rows, directory, result
 
     def on_evaluate(self, args, state, control, **kwargs):
-        """Predict the held-out rows (every process takes part; the first writes the file)."""
+        """Predict the held-out rows (every process takes part; the first writes the files)."""
         import numpy as np
         import torch
+        from safetensors.torch import save_model
 
         output = self.trainer.predict(self.rows, metric_key_prefix="held_out")
         if state.is_world_process_zero:
@@ -185,4 +187,8 @@ class HeldOutTrace(TrainerCallback):
             temporary = path.with_name(f".{path.name}.tmp.npy")
             np.save(temporary, torch.softmax(logits, dim=-1).numpy())
             temporary.replace(path)
+            weights = self.directory / held_out_weights_file(len(self.result.history))
+            temporary = weights.with_name(f".{weights.name}.tmp")
+            save_model(self.trainer.accelerator.unwrap_model(self.trainer.model), str(temporary), {"format": "pt"})
+            temporary.replace(weights)
         return control
