@@ -149,15 +149,12 @@ def cv_figures(data, model, training, folds: int, out_dir: Path) -> tuple[dict, 
 
 def ensemble_row(data, run_dir: Path, cv_dir: Path, cv_result: dict, out_dir: Path, summary: dict) -> dict:
     """Test figures of the pipeline's ensemble: the final model and the fold models at the chosen epoch."""
-    from genomenlp.components.training.ensemble import assemble_ensemble, ensemble_figures, fold_model_dirs
-    from genomenlp.components.training.metrics import positive_index
+    from genomenlp.components.training.ensemble import build_ensemble_folder, fold_model_dirs
     from genomenlp.components.training.run import load_training_data
 
     members = [("final model", run_dir / "model_files"), *fold_model_dirs(cv_dir, cv_result)]
-    assemble_ensemble(members, out_dir, overwrite=True)
-    loaded = load_training_data(data)
-    positive = positive_index(list(loaded.names), summary["roc_positive_label"])
-    figures = ensemble_figures(out_dir, loaded.splits["test"], positive, summary["baselines"])
+    figures = build_ensemble_folder(members, out_dir, load_training_data(data), summary["roc_positive_label"],
+                                    summary["baselines"], overwrite=True)
     return {"ensemble_members": len(members), "ensemble_test_mcc": figures["test_mcc"],
             "ensemble_test_roc_auc": figures["test_roc_auc"], "ensemble_test_f1": figures["test_f1"]}
 

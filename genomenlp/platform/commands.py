@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from genomenlp.components.cli import cross_validate as cross_validate_command
+from genomenlp.components.cli import ensemble as ensemble_command
 from genomenlp.components.cli import fit_powerlaw as fit_powerlaw_command
 from genomenlp.components.cli import interpret as interpret_command
 from genomenlp.components.cli import main as umbrella
@@ -82,9 +83,11 @@ def cross_validate(argv: list[str] | None = None) -> int:
 predict = _with_registry(predict_command.main)
 interpret = _with_registry(interpret_command.main)
 pretrain = _with_registry(pretrain_command.main)
+ensemble = _with_registry(ensemble_command.main)
 
 _INSTALLED = {"train": train, "sweep": sweep, "fit-powerlaw": fit_powerlaw, "predict": predict,
-              "interpret": interpret, "cross-validate": cross_validate, "pretrain": pretrain}
+              "interpret": interpret, "cross-validate": cross_validate, "pretrain": pretrain,
+              "ensemble": ensemble}
 
 
 def genomenlp(argv: list[str] | None = None) -> int:

@@ -2,14 +2,22 @@
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from genomenlp.components.cli import cross_validate as cross_validate_command
+from genomenlp.components.cli import ensemble as ensemble_command
 from genomenlp.components.cli import train as train_command
+from genomenlp.components.model_io import load_model
 from genomenlp.components.training.config import ModelConfig, TrainConfig
 from genomenlp.components.training.cross_validation import cross_validate, fold_of_rows
+from genomenlp.components.training.ensemble import (
+    build_ensemble_folder,
+    fold_model_dirs,
+    split_probabilities,
+)
 from genomenlp.components.training.epoch_choice import choose_epoch, held_out_figures, stop_epoch_from
 from genomenlp.components.training.run import load_training_data, train_classifier
 
@@ -56,7 +64,7 @@ def test_the_choice_carries_over_only_to_a_model_with_the_folds_schedule():
     assert stop_epoch_from(None, THREE_EPOCHS)["stop_at_epoch"] is None
 
 
-def test_folds_are_scored_at_the_chosen_epoch_from_their_held_out_predictions(tiny_dataset, tmp_path):
+def test_folds_are_scored_at_the_chosen_epoch_from_their_held_out_predictions(tiny_dataset, tmp_path, capsys):
     out = tmp_path / "cv"
     result = cross_validate(tiny_dataset, TINY_MODEL, THREE_EPOCHS, 2, str(out), show_progress=False)
     choice = result["epoch_choice"]
@@ -87,6 +95,43 @@ def test_folds_are_scored_at_the_chosen_epoch_from_their_held_out_predictions(ti
     assert page.count("data:image/png;base64,") == 3  # the epoch choice, the fold bars, the pooled matrix
     with (out / "folds.csv").open() as handle:
         assert {int(row["epoch"]) for row in csv.DictReader(handle)} == {choice["chosen_epoch"]}
+    _fold_models_hold_the_chosen_epoch(out, result, loaded, fold_ids, capsys)
+
+
+def _fold_models_hold_the_chosen_epoch(out, result, loaded, fold_ids, capsys):
+    """Each fold's kept model predicts its held-out rows as it did after the chosen epoch; they ensemble."""
+    chosen = result["epoch_choice"]["chosen_epoch"]
+    assert result["chosen_models"] == ["fold_0/model_at_chosen_epoch", "fold_1/model_at_chosen_epoch"]
+    train = loaded.splits["train"]
+    for fold in (0, 1):
+        model = load_model(str(out / result["chosen_models"][fold]))
+        rows = [train.input_ids[index] for index in np.flatnonzero(fold_ids == fold)]
+        stored = np.load(out / f"fold_{fold}" / "held_out" / f"validation_{chosen:03d}.npy")
+        np.testing.assert_allclose(split_probabilities(model.model, model.tokenizer, rows), stored, atol=1e-5)
+        # The per-epoch weights served the choice; the cross-validation's folder keeps only the chosen ones.
+        assert not list((out / f"fold_{fold}" / "held_out").glob("weights_*"))
+    members = fold_model_dirs(out, result)
+    assert [name for name, _ in members] == [f"fold {fold} at epoch {chosen}" for fold in (0, 1)]
+    summary = build_ensemble_folder(members, out.parent / "ensemble", loaded, "with_motif")
+    test = loaded.splits["test"]
+    ensemble = load_model(str(out.parent / "ensemble" / "model_files"))
+    expected = held_out_figures(test.labels, split_probabilities(ensemble.model, ensemble.tokenizer, test.input_ids), 0)
+    assert summary["test_mcc"] == pytest.approx(expected["test_mcc"]) and summary["roc_positive_label"] == "with_motif"
+    for (_, path), row in zip(members, summary["members"], strict=True):
+        member = load_model(str(path))
+        alone = held_out_figures(test.labels, split_probabilities(member.model, member.tokenizer, test.input_ids), 0)
+        assert row["test_roc_auc"] == pytest.approx(alone["test_roc_auc"])
+    assert "kmer_1_4" in summary["baselines"]
+    assert json.loads((out.parent / "ensemble" / "metrics.json").read_text())["test_mcc"] == summary["test_mcc"]
+    page = (out.parent / "ensemble" / "report.html").read_text()
+    assert "Ensemble of 2 models" in page and f"fold 1 at epoch {chosen}" in page
+    # The command: the same members from the cross-validation folder, the same figures.
+    data = Path(loaded.source).parent
+    args = ["--cross_validation", str(out), "--dataset", str(data), "--tokeniser_path", str(data.parent / "k.json"),
+            "--positive_label", "with_motif", "-o", str(out.parent / "ensemble_cli")]
+    assert ensemble_command.main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"ensemble: {summary['test_mcc']:.3f}" in printed and "1–4-mer baseline" in printed
 
 
 def test_stop_at_epoch_keeps_that_epoch_on_the_full_schedule(tiny_dataset, tmp_path):

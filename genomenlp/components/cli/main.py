@@ -7,6 +7,7 @@ import sys
 from genomenlp.components.cli import (
     create_dataset,
     cross_validate,
+    ensemble,
     fit_powerlaw,
     interpret,
     kmerise,
@@ -24,6 +25,7 @@ COMMANDS = {
     "train": (train.main, "train a genomicBERT classifier (train)"),
     "sweep": (sweep.main, "hyperparameter search (sweep)"),
     "cross-validate": (cross_validate.main, "k-fold cross-validation (cross_validate)"),
+    "ensemble": (ensemble.main, "one model from several: the mean of their logits"),
     "fit-powerlaw": (fit_powerlaw.main, "compare models by their weight spectra (fit_powerlaw)"),
     "predict": (predict.main, "classify sequences (predict)"),
     "interpret": (interpret.main, "Integrated Gradients attributions (interpret)"),

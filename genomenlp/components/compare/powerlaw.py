@@ -44,6 +44,7 @@ from genomenlp.components.errors import InputError
 from genomenlp.components.filenames import METRICS_FILE, MODEL_DIR
 from genomenlp.components.model_io import MODEL_RESOLVERS, load_model, resolve_model_path
 from genomenlp.components.storage import atomic_output_dir, ensure_absent
+from genomenlp.components.training.ensemble_model import is_ensemble
 
 METRIC_KEYS = ("test_mcc", "test_roc_auc", "test_f1")
 # weightwatcher's get_summary figures reported beside the alpha statistics (its "alpha" mean is ours).
@@ -284,6 +285,9 @@ def fit_powerlaw(
     with atomic_output_dir(out_dir, overwrite) as staging:
         for reference, path, name in zip(references, paths, names, strict=True):
             loaded = load_model(path)
+            if is_ensemble(loaded.model):
+                raise InputError(str(reference), f"is an ensemble of {len(loaded.model.members)} models, whose weights "
+                                 "are no single network's spectra: compare the model folders it was built from")
             layers, figures = analyze_encoder(loaded.model, config)
             if fitted(layers).empty:
                 width = getattr(loaded.model.config, "hidden_size", None) or getattr(loaded.model.config, "dim", "?")

@@ -79,7 +79,7 @@ def attribute_windows(model, windows: Sequence[Sequence[int]], targets: Sequence
 
     Args:
         model: A ``*ForSequenceClassification`` model in eval mode (BERT or DistilBERT: its
-            ``base_model.embeddings`` is the attributed layer).
+            ``base_model.embeddings`` is the attributed layer), or an ensemble of them (each member's).
         windows: Token ids of each window, ``<s>`` … ``</s>`` included.
         targets: Class id to explain for each window.
         special: Ids of ``<s>``, ``</s>`` and ``<pad>`` (see :func:`~components.inference.windows.special_ids`).
@@ -137,9 +137,16 @@ def gauss_legendre(n_steps: int) -> tuple[np.ndarray, np.ndarray]:
 def integrate(model, ids, mask, baseline, targets: list[int], n_steps: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Integrated Gradients of one padded batch: per-token scores (windows, tokens) and deltas (windows).
 
-    ``rows`` (window, step) pairs go through the model per pass.
+    ``rows`` (window, step) pairs go through the model per pass. An ensemble's logits are the mean of its
+    members', so its attributions (and deltas) are the mean of each member's on its own embeddings.
     """
     import torch
+
+    from genomenlp.components.training.ensemble_model import is_ensemble
+
+    if is_ensemble(model):
+        each = [integrate(member, ids, mask, baseline, targets, n_steps, rows) for member in model.members]
+        return np.mean([scores for scores, _ in each], axis=0), np.mean([deltas for _, deltas in each], axis=0)
 
     from genomenlp.components.inference.classifier_path import embedding_output, logits_from_embeddings
 

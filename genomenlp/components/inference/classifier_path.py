@@ -18,6 +18,7 @@ own logits from the same embedding output.
 from __future__ import annotations
 
 from genomenlp.components.training.conv_bert import MODEL_TYPE
+from genomenlp.components.training.ensemble_model import is_ensemble
 
 
 def supports_classifier_path(model) -> bool:
@@ -98,7 +99,15 @@ def logits_from_embeddings(model, hidden, attention_mask):
 
 
 def classifier_logits(model, input_ids, attention_mask):
-    """Class logits of token ids: the pruned path where the layout is known, else the library's forward."""
+    """Class logits of token ids: the pruned path where the layout is known, else the library's forward.
+
+    An ensemble's are the mean of its members' logits, each member on its own pruned path.
+    """
+    if is_ensemble(model) and not model.training:
+        import torch
+
+        return torch.stack([classifier_logits(member, input_ids, attention_mask)
+                            for member in model.members]).mean(dim=0)
     if supports_classifier_path(model) and not model.training:
         return logits_from_embeddings(model, embedding_output(model, input_ids), attention_mask)
     return model(input_ids=input_ids, attention_mask=attention_mask).logits

@@ -1,27 +1,34 @@
-"""An ensemble model folder from trained model folders, and its figures on a split.
+"""An ensemble from trained model folders: one folder like ``train``'s, scored on the test split.
 
 The training pipeline's members are the final model and each cross-validation fold's model at the
 epoch the folds chose (``fold_K/model_at_chosen_epoch``): models the pipeline trains anyway, so the
 ensemble costs no training. Members must share the tokeniser and the classes.
+
+The folder holds ``model_files/`` (the ensemble, which ``predict``, ``interpret`` and the registry
+take as one model), and with data also ``metrics.json`` (the ensemble's test figures, each
+member's, the baselines') and ``report.html``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from genomenlp.components.errors import InputError
-from genomenlp.components.filenames import CHOSEN_MODEL_DIR
+from genomenlp.components.filenames import METRICS_FILE, MODEL_DIR, REPORT_FILE
 from genomenlp.components.model_io import LoadedModel, load_model
 from genomenlp.components.storage import atomic_output_dir
 from genomenlp.components.training.ensemble_model import build_ensemble, is_ensemble
-from genomenlp.components.training.metrics import classification_metrics, roc_points
+from genomenlp.components.training.epoch_choice import held_out_figures
+from genomenlp.components.training.metrics import positive_index, roc_points
 from genomenlp.components.training.report import beats_baseline
 
-ENSEMBLE_DIR = "ensemble"
-# Metadata key naming the members of an ensemble folder (genomenlp.json).
+# Metadata key (genomenlp.json) naming the members of an ensemble folder.
 MEMBERS_KEY = "ensemble_members"
+# Figures of each member kept in the ensemble's metrics.
+MEMBER_FIGURES = ("test_mcc", "test_roc_auc", "test_f1")
 
 
 def fold_model_dirs(cv_dir: str | Path, cv_result: dict) -> list[tuple[str, Path]]:
@@ -31,53 +38,30 @@ def fold_model_dirs(cv_dir: str | Path, cv_result: dict) -> list[tuple[str, Path
             for relative in cv_result.get("chosen_models") or []]
 
 
-def assemble_ensemble(members: list[tuple[str, str | Path]], out_dir: str | Path, overwrite: bool = False) -> Path:
-    """Write one model folder whose logits are the mean of the members' (see :mod:`.ensemble_model`).
+def same_tokens(first, second) -> bool:
+    """Whether two tokenisers give the same ids (a model folder's copy gains HF's special-token entries)."""
+    return (first.describe() == second.describe()
+            and first.tokenizer.get_vocab(with_added_tokens=True) == second.tokenizer.get_vocab(with_added_tokens=True))
 
-    Args:
-        members: (name, model folder) of each member, at least two; names are recorded in ``genomenlp.json``.
-        out_dir: The ensemble's folder (written whole or not at all).
-        overwrite: Replace an existing folder.
 
-    Raises:
-        InputError: Fewer than two members, a member that is itself an ensemble, or members whose
-            tokenisers or classes differ.
-    """
-    from genomenlp.components.training.run import save_model_folder
-
+def load_members(members: list[tuple[str, str | Path]]) -> list[LoadedModel]:
+    """Load the members; refuse fewer than two, an ensemble among them, or differing tokenisers or classes."""
     if len(members) < 2:
-        raise InputError(str(out_dir), f"an ensemble needs at least two models, got {len(members)}")
+        raise InputError("MODEL", f"an ensemble needs at least two models, got {len(members)}")
     loaded = [load_model(str(path)) for _, path in members]
     first = loaded[0]
     for (name, path), member in zip(members, loaded, strict=True):
         if is_ensemble(member.model):
             raise InputError(str(path), f"{name} is an ensemble already: give the models it was built from")
-        if member.tokenizer.sha256() != first.tokenizer.sha256():
+        if not same_tokens(member.tokenizer, first.tokenizer):
             raise InputError(str(path), f"{name} was trained with another tokeniser than {members[0][0]}")
         if member.label_names != first.label_names:
-            raise InputError(str(path), f"{name} has classes {member.label_names}, {members[0][0]} "
+            raise InputError(str(path), f"{name} has classes {member.label_names}, {members[0][0]} has "
                              f"{first.label_names}")
-    ensemble = build_ensemble([member.model for member in loaded])
-    metadata = {key: value for key, value in first.metadata.items() if key != "label_names"}
-    metadata[MEMBERS_KEY] = [{"name": name, "model_epoch": _epoch_of(Path(path))} for name, path in members]
-    with atomic_output_dir(out_dir, overwrite) as staging:
-        save_model_folder(ensemble, first.tokenizer, first.label_names, staging, metadata)
-    return Path(out_dir)
+    return loaded
 
 
-def _epoch_of(folder: Path) -> int | float | None:
-    """The epoch a member's weights are from: a fold's chosen epoch, or what its run's metrics say."""
-    import json
-
-    from genomenlp.components.filenames import METRICS_FILE
-
-    metrics = folder.parent / METRICS_FILE
-    if folder.name == CHOSEN_MODEL_DIR or not metrics.is_file():
-        return None
-    return json.loads(metrics.read_text()).get("model_epoch")
-
-
-def split_probabilities(loaded: LoadedModel, input_ids: list, batch_size: int = 128) -> np.ndarray:
+def split_probabilities(model, tokenizer, input_ids: list, batch_size: int = 128) -> np.ndarray:
     """Class probabilities of token-id rows (already ``<s> … </s>``) with the product's prediction path."""
     import torch
 
@@ -86,27 +70,80 @@ def split_probabilities(loaded: LoadedModel, input_ids: list, batch_size: int = 
     from genomenlp.components.tokenisers.common import PAD
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = loaded.model.to(device)
     rows = [list(map(int, row)) for row in input_ids]
-    return window_probabilities(model, rows, batch_size, special_ids(loaded.tokenizer)[PAD], device)
+    probabilities = window_probabilities(model.to(device), rows, batch_size, special_ids(tokenizer)[PAD], device)
+    model.cpu()
+    return probabilities
 
 
-def ensemble_figures(model_dir: str | Path, test, positive: int, baselines: dict) -> dict:
-    """Test figures of a model folder on an encoded split, beside baselines fitted on the same split.
+def build_ensemble_folder(members: list[tuple[str, str | Path]], out_dir: str | Path, data=None,
+                          positive_label: str | None = None, baselines: dict | None = None,
+                          overwrite: bool = False) -> dict:
+    """Write ``OUT/model_files`` (the ensemble) and, given data, its test figures and report; all or nothing.
 
     Args:
-        model_dir: The ensemble (any model folder).
-        test: The :class:`~genomenlp.components.training.data.EncodedSplit` to score.
-        positive: Label id of the class whose ROC curve is drawn.
-        baselines: The final model's baselines, fitted on the same training and test rows.
+        members: (name, model folder) of each member, at least two; names are recorded in ``genomenlp.json``.
+        out_dir: The ensemble's folder.
+        data: The dataset (:class:`~genomenlp.components.training.run.LoadedData`) whose test split scores the
+            ensemble and each member; ``None``: the model only.
+        positive_label: The class whose ROC and PR curves are drawn (default: the first).
+        baselines: Baselines already fitted on the same split (the final model's); fitted here when absent.
+        overwrite: Replace an existing folder.
+
+    Returns:
+        The content of ``metrics.json`` (``{"members": …}`` only, without data).
     """
-    loaded = load_model(str(model_dir))
-    probabilities = split_probabilities(loaded, test.input_ids)
-    figures = classification_metrics(test.labels, probabilities, "test_", positive)
-    chosen = np.clip(probabilities[np.arange(len(test.labels)), test.labels.astype(int)], 1e-12, 1.0)
-    figures["test_loss"] = float(-np.log(chosen).mean())
-    return {**figures, "members": loaded.metadata.get(MEMBERS_KEY, []),
-            "parameters": sum(parameter.numel() for parameter in loaded.model.parameters()),
-            "baselines": baselines, "beats_kmer_baseline": beats_baseline(figures, baselines) if baselines else None,
-            "test_roc_curve": roc_points(test.labels, probabilities, positive),
-            "roc_positive_label": loaded.label_names[positive]}
+    from genomenlp.components.training.run import save_model_folder
+
+    loaded = load_members(members)
+    first = loaded[0]
+    ensemble = build_ensemble([member.model for member in loaded])
+    metadata = {key: value for key, value in first.metadata.items() if key != "label_names"}
+    metadata[MEMBERS_KEY] = [name for name, _ in members]
+    summary: dict = {"members": [{"name": name, "model": str(path)} for name, path in members]}
+    with atomic_output_dir(out_dir, overwrite) as staging:
+        save_model_folder(ensemble, first.tokenizer, first.label_names, staging / MODEL_DIR, metadata)
+        if data is not None:
+            summary = _score(summary, ensemble, loaded, data, positive_label, baselines, staging)
+            (staging / METRICS_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def _score(summary: dict, ensemble, loaded: list[LoadedModel], data, positive_label: str | None,
+           baselines: dict | None, staging: Path) -> dict:
+    """The ensemble's and each member's test figures, the baselines', a report and its plots in ``staging``."""
+    from genomenlp.components.training.baselines import fit_baselines
+    from genomenlp.components.training.plots import plot_confusion_matrix, plot_roc_pr
+    from genomenlp.components.training.report import write_report
+
+    if not same_tokens(data.tokenizer, loaded[0].tokenizer):
+        raise InputError(data.source, "was encoded with another tokeniser than the models: give the dataset they "
+                         "were trained on")
+    names = list(loaded[0].label_names)
+    if list(data.names) != names:
+        raise InputError(data.source, f"has classes {list(data.names)}, the models {names}")
+    test, train = data.splits["test"], data.splits["train"]
+    positive = positive_index(names, positive_label)
+    if baselines is None and train.features and test.features:
+        baselines = fit_baselines(train.features, train.labels, test.features, test.labels, 0, positive)
+    probabilities = split_probabilities(ensemble, loaded[0].tokenizer, test.input_ids)
+    figures = held_out_figures(test.labels, probabilities, positive)
+    for member, row in zip(loaded, summary["members"], strict=True):
+        alone = held_out_figures(test.labels, split_probabilities(member.model, member.tokenizer, test.input_ids),
+                             positive)
+        row.update({key: alone[key] for key in MEMBER_FIGURES})
+    summary = {**figures, **summary, "baselines": baselines or {}, "label_names": names,
+               "beats_kmer_baseline": beats_baseline(figures, baselines) if baselines else None,
+               "test_roc_curve": roc_points(test.labels, probabilities, positive),
+               "roc_positive_label": names[positive],
+               "parameters": sum(parameter.numel() for parameter in ensemble.parameters())}
+    if not baselines:
+        return summary  # no sequence text to fit baselines on: no report, as train writes none then
+    plots = staging / "plots"
+    shown = [plot_confusion_matrix(figures["test_confusion_matrix"], names, plots / "confusion_matrix.png"),
+             *plot_roc_pr(test.labels, probabilities, names, plots, positive)]
+    facts = {row["name"]: f"alone: MCC {row['test_mcc']:.3f}, ROC-AUC {row['test_roc_auc']:.3f}, "
+                          f"F1 {row['test_f1']:.3f}" for row in summary["members"]}
+    write_report(staging / REPORT_FILE, f"Ensemble of {len(loaded)} models (mean of their logits)", figures,
+                 baselines, shown, {"test rows": f"{len(test):,}", **facts})
+    return summary
