@@ -12,6 +12,12 @@ class Artifacts(StrEnum):
     BEST_HYPERPARAMETERS = "best_hyperparameters"
     SWEEP_TRIALS = "sweep_trials"
     MODEL_DIR = "model_dir"
+    # The model a training pipeline registers and serves (the ensemble of its final and fold models), its
+    # metrics, folder and report.
+    SERVED_MODEL_DIR = "served_model_dir"
+    SERVED_METRICS = "served_metrics"
+    ENSEMBLE_DIR = "ensemble_dir"
+    ENSEMBLE_REPORT = "ensemble_report"
     TRAINING_METRICS = "training_metrics"
     CV_METRICS = "cv_metrics"
     PRODUCTION_VERSION = "production_version"

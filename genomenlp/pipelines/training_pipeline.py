@@ -1,4 +1,4 @@
-"""The training pipeline: tokeniser → dataset → sweep → cross-validation (epoch choice) → classifier."""
+"""The training pipeline: tokeniser → dataset → sweep → cross-validation (epoch choice) → classifier → ensemble."""
 
 from zenml import pipeline
 from zenml.enums import ExecutionMode
@@ -16,6 +16,7 @@ from genomenlp.components.names import Pipelines
 from genomenlp.pipelines.tokeniser_branch import tokeniser_step
 from genomenlp.steps.create_dataset import create_dataset
 from genomenlp.steps.cross_validate_model import cross_validate_model
+from genomenlp.steps.ensemble_models import ensemble_models
 from genomenlp.steps.export_outputs import export_outputs
 from genomenlp.steps.fingerprint_inputs import fingerprint_inputs
 from genomenlp.steps.interpret_sequences import interpret_sequences
@@ -47,6 +48,7 @@ def training_pipeline(
     overwrite: bool = False,
     explain: list[str] | None = None,
     interpret: InterpretConfig = DEFAULT_INTERPRET,
+    ensemble: bool = True,
 ) -> None:
     """Build the dataset, sweep hyperparameters, cross-validate the best, train with them to the chosen epoch.
 
@@ -64,6 +66,8 @@ def training_pipeline(
         overwrite: Replace the folders of a previous run under ``output_dir``.
         explain: FASTA files or sequences to interpret with the trained model (``output_dir/interpret``).
         interpret: Interpretation settings.
+        ensemble: Serve (register, promote, interpret) the ensemble of the final model and the fold models at the
+            chosen epoch rather than the final model alone.
     """
     # A registry reference in init_from names another encoder once a newer one is registered.
     init_from = [training.init_from] if training.init_from else None
@@ -77,6 +81,10 @@ def training_pipeline(
     cv_metrics, cv_dir, _ = cross_validate_model(dataset_dir, best, model, training, folds, init_digests=init_digests)
     model_dir, metrics, train_dir, _ = train_classifier(dataset_dir, best, model, training, init_digests,
                                                         cv_metrics=cv_metrics)
+    ensemble_dir = None
+    if ensemble:
+        # The fold models are trained already: averaged with the final model they are the model served.
+        model_dir, metrics, ensemble_dir, _ = ensemble_models(dataset_dir, model_dir, metrics, cv_dir, cv_metrics)
     promote_model(metrics, cv_metrics)
     interpret_dir = None
     if explain:
@@ -84,4 +92,4 @@ def training_pipeline(
             explain, interpret, model_dir=model_dir, input_digests=explain_digests
         )
     export_outputs(output_dir, overwrite, dataset=dataset_dir, sweep=sweep_dir, train=train_dir, cv=cv_dir,
-                   interpret=interpret_dir)
+                   ensemble=ensemble_dir, interpret=interpret_dir)

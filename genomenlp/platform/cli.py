@@ -100,20 +100,31 @@ def _report_training(run) -> None:
     from genomenlp.components.inference.interpret import INDEX_FILE
     from genomenlp.components.search.local import BEST_FILE
     from genomenlp.components.training.cross_validation import CV_METRICS_FILE
+    from genomenlp.components.training.ensemble import ensemble_description
     from genomenlp.components.training.epoch_choice import checkpoint_choice
     from genomenlp.components.training.run import MODEL_DIR, REPORT_FILE
 
     best = _output(run, Artifacts.BEST_HYPERPARAMETERS).load()
-    metrics = _output(run, Artifacts.TRAINING_METRICS).load()
+    served = "ensemble" in _exported(run)
+    # The served model's figures: the ensemble's, with the final model's alone under `final_model`.
+    metrics = _output(run, Artifacts.SERVED_METRICS if served else Artifacts.TRAINING_METRICS).load()
     summary = _output(run, Artifacts.CV_METRICS).load()["summary"]
     baseline = metrics["baselines"].get("kmer_1_4", {})
     settings = ", ".join(f"{key}={value}" for key, value in best.items())
     print(f"Sweep: best {settings} ({_step_folder(run, 'sweep', BEST_FILE)})")
-    print(f"Model: {_step_folder(run, 'train', MODEL_DIR)}")
-    print(f"Report: {_step_folder(run, 'train', REPORT_FILE)}")
-    print(f"Test split ({checkpoint_choice(metrics)}; 1–4-mer baseline in brackets):")
+    if served:
+        print(f"Model: {_step_folder(run, 'ensemble', MODEL_DIR)} ({ensemble_description(metrics)})")
+        print(f"Reports: {_step_folder(run, 'ensemble', REPORT_FILE)} (served model), "
+              f"{_step_folder(run, 'train', REPORT_FILE)} (final model)")
+    else:
+        print(f"Model: {_step_folder(run, 'train', MODEL_DIR)}")
+        print(f"Report: {_step_folder(run, 'train', REPORT_FILE)}")
+    final = metrics.get("final_model") or {}
+    alone = "; the final model alone after the 1–4-mer baseline" if final else ""
+    print(f"Test split (final model's {checkpoint_choice(metrics)}; 1–4-mer baseline in brackets{alone}):")
     for key, label in SHOWN_METRICS.items():
         beside = f"   ({baseline[key]:.3f})" if key in baseline else ""
+        beside += f"   final model alone {final[key]:.3f}" if key in final else ""
         print(f"  {label:8} {metrics[key]:.3f}{beside}")
     cv_file = _step_folder(run, "cv", CV_METRICS_FILE)
     print(f"Cross-validation, mean ± sd over folds ({cv_file}):")

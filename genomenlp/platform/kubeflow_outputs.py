@@ -35,6 +35,8 @@ STEP_OUTPUTS: dict[str, dict[str, type[dsl.Artifact]]] = {
     "train_classifier": {"test_metrics": dsl.Metrics, "test_classification": dsl.ClassificationMetrics,
                          "test_summary": dsl.HTML},
     "cross_validate_model": {"cv_metrics": dsl.Metrics, "cv_summary": dsl.HTML},
+    "ensemble_models": {"served_metrics": dsl.Metrics, "served_classification": dsl.ClassificationMetrics,
+                        "served_summary": dsl.HTML},
     "sweep_hyperparameters": {"sweep_summary": dsl.Markdown},
     "promote_model": {"promotion": dsl.Markdown},
     "compare_models": {"powerlaw_summary": dsl.Markdown},
@@ -75,6 +77,11 @@ def step_views(step: str, outputs: dict[str, Any]) -> dict[str, Any]:
         return {"test_metrics": views.training_scalars(metrics),
                 "test_classification": views.classification_view(metrics),
                 "test_summary": views.training_html(metrics)}
+    if step == "ensemble_models":
+        metrics = outputs[Artifacts.SERVED_METRICS]
+        return {"served_metrics": views.training_scalars(metrics),
+                "served_classification": views.classification_view(metrics),
+                "served_summary": views.training_html(metrics)}
     if step == "cross_validate_model":
         result = outputs[Artifacts.CV_METRICS]
         return {"cv_metrics": views.cross_validation_scalars(result), "cv_summary": views.cross_validation_html(result)}

@@ -20,6 +20,7 @@ def export_outputs(
     sweep: Path | None = None,
     train: Path | None = None,
     cv: Path | None = None,
+    ensemble: Path | None = None,
     interpret: Path | None = None,
     pretrain: Path | None = None,
     comparison: Path | None = None,
@@ -34,6 +35,7 @@ def export_outputs(
         sweep: The hyperparameter search folder.
         train: The classifier's run folder.
         cv: The cross-validation folder.
+        ensemble: The served model's folder (the ensemble of the final and fold models).
         interpret: The interpretation pages.
         pretrain: The pre-training run folder.
         comparison: The weight-spectrum comparison folder.
@@ -41,8 +43,9 @@ def export_outputs(
     Returns:
         ``{folder name: where it now is}``.
     """
-    given = {name: folder for name, folder in {"dataset": dataset, "sweep": sweep, "train": train, "cv": cv,
-             "interpret": interpret, "pretrain": pretrain, "comparison": comparison}.items() if folder is not None}
+    folders = {"dataset": dataset, "sweep": sweep, "train": train, "cv": cv, "ensemble": ensemble,
+               "interpret": interpret, "pretrain": pretrain, "comparison": comparison}
+    given = {name: folder for name, folder in folders.items() if folder is not None}
     if flat and len(given) != 1:
         raise ValueError(f"flat export takes exactly one folder, got {sorted(given)}")
     destinations = {name: output_dir if flat else join(output_dir, name) for name in given}

@@ -45,6 +45,8 @@ EXPECTED_OUTPUTS = {
     "train_classifier": {Artifacts.MODEL_DIR, Artifacts.TRAINING_METRICS, Artifacts.TRAINING_DIR,
                          Artifacts.TRAINING_REPORT},
     "cross_validate_model": {Artifacts.CV_METRICS, Artifacts.CV_DIR, Artifacts.CV_REPORT},
+    "ensemble_models": {Artifacts.SERVED_MODEL_DIR, Artifacts.SERVED_METRICS, Artifacts.ENSEMBLE_DIR,
+                        Artifacts.ENSEMBLE_REPORT},
     "promote_model": {Artifacts.PRODUCTION_VERSION},
     "export_outputs": {Artifacts.EXPORTED_FOLDERS},
 }
@@ -105,6 +107,7 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
 
     metrics = _output(run, Artifacts.TRAINING_METRICS).load()
     assert run.steps["train_classifier"].run_metadata["test_mcc"] == metrics["test_mcc"]
+    served = _served_ensemble(run, metrics, out)
     cv = _output(run, Artifacts.CV_METRICS).load()
     cv_metadata = run.steps["cross_validate_model"].run_metadata
     assert cv_metadata["cv_test_roc_auc_mean"] == cv["summary"]["test_roc_auc"]["mean"]
@@ -113,23 +116,29 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
         "sweep/trials.csv",
         "train/report.html",
         "cv/folds.csv",
+        "ensemble/report.html",
+        "ensemble/model_files/model.safetensors",
     ):
         assert (out / folder).is_file(), folder
 
     # The reports are artifacts too (HTML visualizations in the dashboard), equal to the exported files.
     assert _output(run, Artifacts.TRAINING_REPORT).load() == (out / "train" / "report.html").read_text()
     assert _output(run, Artifacts.CV_REPORT).load() == (out / "cv" / "report.html").read_text()
+    assert _output(run, Artifacts.ENSEMBLE_REPORT).load() == (out / "ensemble" / "report.html").read_text()
     assert _output(run, Artifacts.SWEEP_REPORT).load() == (out / "sweep" / "report.html").read_text()
     assert _output(run, Artifacts.INTERPRETATION_REPORT).load() == (out / "interpret" / "index.html").read_text()
-    # The run's own metadata carries the headline: the model against its k-mer baseline.
+    # The run's own metadata carries the headline: the served model against its k-mer baseline.
     baseline = metrics["baselines"]["kmer_1_4"]["test_mcc"]
-    assert run.run_metadata["test_mcc_margin_over_kmer"] == pytest.approx(metrics["test_mcc"] - baseline)
+    assert run.run_metadata["test_mcc_margin_over_kmer"] == pytest.approx(served["test_mcc"] - baseline)
     assert run.run_metadata["cv_test_mcc_mean"] == cv["summary"]["test_mcc"]["mean"]
 
     cli.COMMANDS["training"].report(run)
     printed = capsys.readouterr().out
-    assert f"Report: {out / 'train' / 'report.html'}" in printed
-    assert f"Model: {out / 'train' / 'model_files'}" in printed
+    assert f"{out / 'train' / 'report.html'} (final model)" in printed
+    assert (f"Model: {out / 'ensemble' / 'model_files'} (ensemble of the final model and 2 fold models (logits "
+            "averaged))") in printed
+    alone = f"final model alone {metrics['test_mcc']:.3f}"
+    assert f"MCC      {served['test_mcc']:.3f}   ({baseline:.3f})   {alone}" in printed
     assert "MCC" in printed and "1–4-mer baseline" in printed
     # The folds chose the epoch on their held-out rows, and the final classifier stopped there.
     choice = cv["epoch_choice"]
@@ -140,10 +149,32 @@ def test_pipeline_run_trains_reports_and_logs_metrics(clean_zenml_client, tiny_f
     assert json.loads((out / "train" / "metrics.json").read_text())["epoch_choice"] == metrics["epoch_choice"]
     assert "chosen on the mean held-out f1 of 2 cross-validation folds" in (out / "train" / "report.html").read_text()
     cv_lead = cv["summary"]["test_mcc"]["mean"] - cv["summary"]["kmer_1_4_test_mcc"]["mean"]
-    assert f"Lead over the 1–4-mer baseline: test MCC {metrics['test_mcc'] - baseline:+.3f}" in printed
+    assert f"Lead over the 1–4-mer baseline: test MCC {served['test_mcc'] - baseline:+.3f}" in printed
     assert f"cross-validated MCC {cv_lead:+.3f}" in printed
     assert f"ZenML run: {run.name}" in printed
     assert "Interpretation:" in printed and "index.html" in printed
+
+
+def _served_ensemble(run, metrics: dict, out: Path) -> dict:
+    """The served model is the final model and both folds' models at the chosen epoch, averaged, scored on test."""
+    from genomenlp.components.model_io import load_model
+    from genomenlp.components.training.ensemble import split_probabilities
+    from genomenlp.components.training.epoch_choice import held_out_figures
+    from genomenlp.components.training.run import TrainingData, load_training_data
+
+    served = _output(run, Artifacts.SERVED_METRICS).load()
+    ensemble = load_model(str(_output(run, Artifacts.SERVED_MODEL_DIR).load()))
+    assert len(ensemble.model.members) == 3
+    assert [row["name"] for row in served["ensemble_members"]] == ["final model", "fold 0 at epoch 1",
+                                                                  "fold 1 at epoch 1"]
+    assert served["final_model"]["test_mcc"] == served["ensemble_members"][0]["test_mcc"] == metrics["test_mcc"]
+    test = load_training_data(TrainingData.from_dataset_dir(out / "dataset")).splits["test"]
+    probabilities = split_probabilities(ensemble.model, ensemble.tokenizer, test.input_ids)
+    assert served["test_mcc"] == pytest.approx(held_out_figures(test.labels, probabilities, 0)["test_mcc"])
+    assert served["baselines"] == metrics["baselines"]
+    assert run.steps["ensemble_models"].run_metadata["final_model_test_mcc"] == metrics["test_mcc"]
+    assert json.loads((out / "ensemble" / "metrics.json").read_text())["test_mcc"] == served["test_mcc"]
+    return served
 
 
 def test_zenml_cli_runs_the_pipeline_from_yaml_with_a_model(clean_zenml_client, zenml_env, tiny_fasta_pair, tmp_path):
@@ -204,6 +235,13 @@ def test_zenml_cli_runs_the_pipeline_from_yaml_with_a_model(clean_zenml_client, 
     version = clean_zenml_client.get_model_version(MODEL_NAME, ModelStages.LATEST)
     assert {"test_mcc", "kmer_1_4_test_mcc", "cv_test_mcc_mean"} <= set(version.run_metadata)
     assert version.get_model_artifact(Artifacts.MODEL_DIR) is not None
+    # The version serves the ensemble: its registry reference loads the final model and the two folds' averaged.
+    from genomenlp.components.model_io import load_model
+    from genomenlp.steps.support.registry import resolve_registry_reference
+
+    served = load_model(resolve_registry_reference(f"{MODEL_NAME}@{version.number}"))
+    assert len(served.model.members) == 3
+    assert version.run_metadata["test_mcc"] == json.loads((out / "ensemble" / "metrics.json").read_text())["test_mcc"]
     # The promotion step ran on the registered version: production goes to it only if it beats its baseline.
     promoted = last.steps["promote_model"].outputs[Artifacts.PRODUCTION_VERSION][0].load()
     score, baseline = promotion_figures(version.run_metadata)

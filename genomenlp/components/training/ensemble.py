@@ -19,7 +19,7 @@ import numpy as np
 from genomenlp.components.errors import InputError
 from genomenlp.components.filenames import METRICS_FILE, MODEL_DIR, REPORT_FILE
 from genomenlp.components.model_io import LoadedModel, load_model
-from genomenlp.components.storage import atomic_output_dir
+from genomenlp.components.storage import atomic_output_dir, write_text_atomic
 from genomenlp.components.training.ensemble_model import build_ensemble, is_ensemble
 from genomenlp.components.training.epoch_choice import held_out_figures
 from genomenlp.components.training.metrics import positive_index, roc_points
@@ -147,3 +147,52 @@ def _score(summary: dict, ensemble, loaded: list[LoadedModel], data, positive_la
     write_report(staging / REPORT_FILE, f"Ensemble of {len(loaded)} models (mean of their logits)", figures,
                  baselines, shown, {"test rows": f"{len(test):,}", **facts})
     return summary
+
+
+def served_model_folder(final_metrics: dict, final_model_dir: str | Path, cv_dir: str | Path, cv_result: dict,
+                        data, out_dir: str | Path) -> dict:
+    """The folder of the model a training pipeline serves: the ensemble of the final and fold models, if it can.
+
+    ``OUT/model_files`` is the ensemble when the final model did not collapse and the cross-validation kept
+    fold models at its chosen epoch; else a copy of the final model, and ``ensemble_note`` says why.
+
+    Args:
+        final_metrics: The final model's ``metrics.json`` content (its baselines score the ensemble too).
+        final_model_dir: The final model's folder.
+        cv_dir: The cross-validation's folder.
+        cv_result: Its ``cv_metrics.json`` content.
+        data: The dataset (:class:`~genomenlp.components.training.run.LoadedData`) both were trained on.
+        out_dir: The served model's folder (written whole or not at all).
+
+    Returns:
+        ``metrics.json`` of the served model: the final model's, with an ensemble's test figures in place of
+        its own (kept under ``final_model``), ``ensemble_members`` and, without an ensemble, ``ensemble_note``.
+    """
+    import shutil
+
+    folds = fold_model_dirs(cv_dir, cv_result)
+    reason = ("the final model collapsed" if final_metrics.get("collapsed") else
+              "the cross-validation kept no fold model at its chosen epoch" if not folds else None)
+    if reason is None:
+        members = [("final model", Path(final_model_dir)), *folds]
+        ensemble = build_ensemble_folder(members, out_dir, data, final_metrics.get("roc_positive_label"),
+                                         final_metrics.get("baselines"))
+        final = {key: final_metrics[key] for key in MEMBER_FIGURES}
+        served = {**final_metrics, **{key: value for key, value in ensemble.items() if key != "members"},
+                  "final_model": final, "ensemble_members": ensemble["members"]}
+    else:
+        with atomic_output_dir(out_dir) as staging:
+            shutil.copytree(final_model_dir, staging / MODEL_DIR)
+        served = {**final_metrics, "ensemble_members": [{"name": "final model", "model": str(final_model_dir)}],
+                  "ensemble_note": f"no ensemble: {reason}; the final model is served alone"}
+    write_text_atomic(Path(out_dir, METRICS_FILE), json.dumps(served, indent=2), overwrite=True)
+    return served
+
+
+def ensemble_description(served: dict) -> str:
+    """What the served model is, in a few words, for closing lines and reports."""
+    members = served.get("ensemble_members") or []
+    if len(members) < 2:
+        return served.get("ensemble_note") or "the final model alone"
+    folds = len(members) - 1
+    return f"ensemble of the final model and {folds} fold model{'s' if folds > 1 else ''} (logits averaged)"

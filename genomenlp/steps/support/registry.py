@@ -146,8 +146,10 @@ def resolve_registry_reference(text: str) -> str:
         raise InputError(f"registry:{text}", f"the latest version, {version.number}, collapsed (it predicts one "
                          f"class) and was archived; name a version (registry:{reference.name}@N) or "
                          f"registry:{reference.name}@production")
-    # A classifier version holds a model folder; an encoder version (the pre-training pipeline's) an encoder folder.
-    artifact = version.get_artifact(Artifacts.MODEL_DIR) or version.get_artifact(Artifacts.ENCODER_DIR)
+    # A training pipeline's version serves its ensemble (beside the final model alone); a command's version holds
+    # a model folder; an encoder version (the pre-training pipeline's) an encoder folder.
+    artifact = (version.get_artifact(Artifacts.SERVED_MODEL_DIR) or version.get_artifact(Artifacts.MODEL_DIR)
+                or version.get_artifact(Artifacts.ENCODER_DIR))
     if artifact is None:
         raise InputError(f"registry:{text}", f"version {version.number} holds no {Artifacts.MODEL_DIR} "
                          f"or {Artifacts.ENCODER_DIR} artifact")
