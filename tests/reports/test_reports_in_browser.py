@@ -115,8 +115,8 @@ def _comparison(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict[str, Path]:
-    """Every kind of report, from one tiny dataset: training (a fold's), cross-validation, sweep, comparison,
-    interpretation index and one sequence page."""
+    """Every kind of report, from one tiny dataset: training (a fold's), cross-validation, ensemble, sweep,
+    comparison, interpretation index and one sequence page."""
     from genomenlp.components.inference import InterpretConfig
     from genomenlp.components.inference.interpret import interpret_sequences
     from genomenlp.components.model_io import load_model
@@ -124,6 +124,8 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     from genomenlp.components.search.spec import SweepSpec
     from genomenlp.components.training.config import ModelConfig, TrainConfig
     from genomenlp.components.training.cross_validation import cross_validate
+    from genomenlp.components.training.ensemble import build_ensemble_folder, fold_model_dirs
+    from genomenlp.components.training.run import load_training_data
 
     root = tmp_path_factory.mktemp("reports")
     data = _dataset(root)
@@ -131,7 +133,10 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     # Collapse detection off: on 72 rows a model may still predict one class after two epochs.
     training = TrainConfig(num_train_epochs=2, per_device_train_batch_size=8, learning_rate=1e-2, seed=3,
                            collapse_epochs=0)
-    cross_validate(data, model, training, 2, str(root / "cv"), show_progress=False)
+    result = cross_validate(data, model, training, 2, str(root / "cv"), show_progress=False)
+    # The fold models at the chosen epoch, averaged and scored: the ensemble's page.
+    build_ensemble_folder(fold_model_dirs(root / "cv", result), root / "ensemble", load_training_data(data),
+                          "with_motif")
     spec = SweepSpec(**{"method": "grid", "metric": {"name": "eval/f1", "goal": "maximize"},
                         "parameters": {"learning_rate": {"values": [0.01]}, "epochs": {"value": 1}}})
     run_sweep(spec, data, model, training, 1, str(root / "sweep"), show_progress=False)
@@ -144,6 +149,7 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     page = sorted((root / "why" / "sequences").glob("*.html"))[0]
     return {"training": root / "cv" / "fold_0" / "report.html", "cross_validation": root / "cv" / "report.html",
             "sweep": root / "sweep" / "report.html", "comparison": _comparison(root),
+            "ensemble": root / "ensemble" / "report.html",
             "interpretation_index": root / "why" / "index.html",
             "interpretation_page": page}
 
@@ -167,7 +173,7 @@ def test_every_report_renders_cleanly_in_headless_chromium(reports):
         assert check.screenshot.stat().st_size > 10_000, f"{name}: blank screenshot?"
     assert not problems, "\n".join(problems)
     # The pages hold what they are for: figures on reports, coloured tokens and summary tracks on interpretations.
-    for name in ("training", "cross_validation", "sweep", "comparison"):
+    for name in ("training", "cross_validation", "sweep", "comparison", "ensemble"):
         assert checks[name].facts["images"], f"{name} shows no figure"
     # The epoch choice, the fold bars and the pooled confusion matrix.
     assert len(checks["cross_validation"].facts["images"]) == 3

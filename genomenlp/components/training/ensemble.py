@@ -27,7 +27,7 @@ from genomenlp.components.training.report import beats_baseline
 
 # Metadata key (genomenlp.json) naming the members of an ensemble folder.
 MEMBERS_KEY = "ensemble_members"
-# Figures of each member kept in the ensemble's metrics.
+# The final model's figures kept beside an ensemble's in the served model's metrics.
 MEMBER_FIGURES = ("test_mcc", "test_roc_auc", "test_f1")
 
 
@@ -131,7 +131,7 @@ def _score(summary: dict, ensemble, loaded: list[LoadedModel], data, positive_la
     for member, row in zip(loaded, summary["members"], strict=True):
         alone = held_out_figures(test.labels, split_probabilities(member.model, member.tokenizer, test.input_ids),
                              positive)
-        row.update({key: alone[key] for key in MEMBER_FIGURES})
+        row.update({key: value for key, value in alone.items() if key != "test_confusion_matrix"})
     summary = {**figures, **summary, "baselines": baselines or {}, "label_names": names,
                "beats_kmer_baseline": beats_baseline(figures, baselines) if baselines else None,
                "test_roc_curve": roc_points(test.labels, probabilities, positive),
@@ -142,10 +142,10 @@ def _score(summary: dict, ensemble, loaded: list[LoadedModel], data, positive_la
     plots = staging / "plots"
     shown = [plot_confusion_matrix(figures["test_confusion_matrix"], names, plots / "confusion_matrix.png"),
              *plot_roc_pr(test.labels, probabilities, names, plots, positive)]
-    facts = {row["name"]: f"alone: MCC {row['test_mcc']:.3f}, ROC-AUC {row['test_roc_auc']:.3f}, "
-                          f"F1 {row['test_f1']:.3f}" for row in summary["members"]}
+    facts = {"test rows": f"{len(test):,}", "members": ", ".join(row["name"] for row in summary["members"]),
+             "parameters": f"{summary['parameters']:,} (all members)"}
     write_report(staging / REPORT_FILE, f"Ensemble of {len(loaded)} models (mean of their logits)", figures,
-                 baselines, shown, {"test rows": f"{len(test):,}", **facts})
+                 baselines, shown, facts, members={row["name"]: row for row in summary["members"]})
     return summary
 
 

@@ -32,7 +32,7 @@ def collapse_banner(text: str) -> str:
 
 
 def write_report(path: Path, title: str, test_metrics: dict, baselines: dict[str, dict], figures: list[Path],
-                 facts: dict[str, str], banner: str | None = None) -> Path:
+                 facts: dict[str, str], banner: str | None = None, members: dict[str, dict] | None = None) -> Path:
     """Write the report: test figures beside the baselines, a flag when the model does not beat them.
 
     Args:
@@ -43,6 +43,7 @@ def write_report(path: Path, title: str, test_metrics: dict, baselines: dict[str
         figures: PNG files to inline.
         facts: Short key → value lines (data, model size, epochs, time), escaped.
         banner: Why the run collapsed, shown above everything (``None``: it did not).
+        members: An ensemble's members by name → their ``test_`` metrics alone, rows under the model's.
     """
     flag = (
         '<p class="ok">The model beats the k-mer baseline on test MCC.</p>'
@@ -52,8 +53,8 @@ def write_report(path: Path, title: str, test_metrics: dict, baselines: dict[str
     )
     header = "".join(f"<th>{html.escape(key)}</th>" for key in SHOWN)
     rows = _row("model", test_metrics, "test_", emphasis=True) + "".join(
-        _row(f"baseline: {name}", metrics, "test_") for name, metrics in baselines.items()
-    )
+        _row(f"member: {name}", metrics, "test_") for name, metrics in (members or {}).items()
+    ) + "".join(_row(f"baseline: {name}", metrics, "test_") for name, metrics in baselines.items())
     body = f"""{collapse_banner(banner) if banner else ""}<h2>Test split</h2>
 {flag}
 <table><tr><th></th>{header}</tr>{rows}</table>
