@@ -119,6 +119,9 @@ def test_the_compiled_training_pipeline_runs_to_a_registered_model(cluster, pods
     assert names.index("create_dataset") < names.index("sweep_hyperparameters") < names.index("train_classifier")
     # The folds choose the final classifier's epoch, so they run before it.
     assert names.index("cross_validate_model") < names.index("train_classifier")
+    # The served model averages the final classifier with the folds' models before it is promoted and explained.
+    assert names.index("train_classifier") < names.index("ensemble_models") < names.index("promote_model")
+    assert names.index("ensemble_models") < names.index("interpret_sequences")
     assert {task["image"] for task in tasks} == {IMAGE}
 
     # The run, its model version and its artifacts are where a cluster user looks for them.
@@ -126,6 +129,13 @@ def test_the_compiled_training_pipeline_runs_to_a_registered_model(cluster, pods
     assert run.status.value == "completed"
     assert run.model_version is not None and run.model_version.model.name == "genomic_bert"
     assert "model_dir" in run.model_version.model_artifact_ids or run.model_version.get_artifact("model_dir")
+    # Its registry reference is the ensemble, fetched from the cluster's artifact store.
+    from genomenlp.components.model_io import load_model
+    from genomenlp.components.training.ensemble_model import is_ensemble
+    from genomenlp.steps.support.registry import resolve_registry_reference
+
+    served = load_model(resolve_registry_reference(f"genomic_bert@{run.model_version.number}"))
+    assert is_ensemble(served.model) and len(served.model.members) == 3
     keys = [item["Key"] for page in cluster["s3"].client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
             for item in page.get("Contents", [])]
     assert any(key.startswith("zenml/") for key in keys)
@@ -157,6 +167,9 @@ def test_the_compiled_training_pipeline_runs_to_a_registered_model(cluster, pods
     summary = outputs["train_classifier"]["test_summary"]
     assert summary["schema"] == "system.HTML" and summary["text"].startswith("<!doctype html>")
     assert "1–4-mer baseline" in summary["text"]
+    served_figures = outputs["ensemble_models"]["served_metrics"]
+    assert served_figures["schema"] == "system.Metrics" and headline <= set(served_figures["metadata"])
+    assert outputs["ensemble_models"]["served_summary"]["text"].startswith("<!doctype html>")
     assert {"cv_test_mcc_mean", "cv_test_mcc_sd"} <= set(outputs["cross_validate_model"]["cv_metrics"]["metadata"])
     assert outputs["cross_validate_model"]["cv_summary"]["text"].startswith("<!doctype html>")
     sweep_markdown = outputs["sweep_hyperparameters"]["sweep_summary"]

@@ -147,10 +147,15 @@ def test_tasks_keep_the_pipeline_order(compiled):
     assert sorted(dag["sweep-hyperparameters"]["dependentTasks"]) == ["create-dataset", "fingerprint-inputs"]
     # The folds choose the final classifier's epoch: it waits for them.
     assert "cross-validate-model" in dag["train-classifier"]["dependentTasks"]
-    assert sorted(dag["promote-model"]["dependentTasks"]) == ["cross-validate-model", "train-classifier"]
+    # The served model averages the final classifier with the folds' models; it is what is promoted and explained.
+    assert sorted(dag["ensemble-models"]["dependentTasks"]) == ["create-dataset", "cross-validate-model",
+                                                                "train-classifier"]
+    assert sorted(dag["promote-model"]["dependentTasks"]) == ["cross-validate-model", "ensemble-models"]
+    assert "ensemble-models" in dag["interpret-sequences"]["dependentTasks"]
     # The export, last, copies every folder the run made.
     assert set(dag["export-outputs"]["dependentTasks"]) == {
-        "create-dataset", "sweep-hyperparameters", "train-classifier", "cross-validate-model", "interpret-sequences"}
+        "create-dataset", "sweep-hyperparameters", "train-classifier", "cross-validate-model", "ensemble-models",
+        "interpret-sequences"}
 
 
 def _compile_with(project_root, tmp_path, base: str, change) -> tuple[int, str]:
@@ -333,6 +338,8 @@ DASHBOARD_OUTPUTS = {
     "train_classifier": {"test_metrics": "system.Metrics", "test_classification": "system.ClassificationMetrics",
                          "test_summary": "system.HTML"},
     "cross_validate_model": {"cv_metrics": "system.Metrics", "cv_summary": "system.HTML"},
+    "ensemble_models": {"served_metrics": "system.Metrics", "served_classification": "system.ClassificationMetrics",
+                        "served_summary": "system.HTML"},
     "sweep_hyperparameters": {"sweep_summary": "system.Markdown"},
     "promote_model": {"promotion": "system.Markdown"},
     "interpret_sequences": {"interpretation_summary": "system.Markdown"},
