@@ -4,8 +4,9 @@ Reads what ``train_quality.py`` (cross-validated epoch choice) left in ``--runs`
 split (``data_PROFILE_SEED``), final model (``run_PROFILE_SEED``) and the cross-validation's fold
 models (``cv_PROFILE_SEED/fold_*``). Nothing is trained: it predicts the test rows with each model
 and averages the class probabilities of the final model and the fold models, paired with the 1–4-mer
-baseline the run stored. A probe for the next lever, not a product feature: ``predict`` and
-``interpret`` take one model.
+baseline the run stored. The probe that led to the product's ensembles (``ensemble``, the pipelines'
+``ensemble_models``), which average logits rather than probabilities and take each fold at the
+chosen epoch; ``train_quality.py`` measures those.
 """
 
 from __future__ import annotations
@@ -26,15 +27,11 @@ from genomenlp.components.storage import write_text_atomic  # noqa: E402
 
 def test_probabilities(model_dir: Path, test_ids: list[list[int]]):
     """Class probabilities of the test rows from one stored model folder (the product's loader and forward)."""
-    import torch
-
-    from genomenlp.components.inference.predict import window_probabilities
-    from genomenlp.components.inference.windows import special_ids
     from genomenlp.components.model_io import load_model
-    from genomenlp.components.tokenisers.common import PAD
+    from genomenlp.components.training.ensemble import split_probabilities
 
     loaded = load_model(str(model_dir))
-    return window_probabilities(loaded.model, test_ids, 128, special_ids(loaded.tokenizer)[PAD], torch.device("cpu"))
+    return split_probabilities(loaded.model, loaded.tokenizer, test_ids)
 
 
 def seed_row(runs: Path, profile: str, seed: int, stored: dict) -> dict:
