@@ -67,3 +67,35 @@ def test_torchrun_two_processes_write_once_and_match_one_process(client, tiny_da
     for left, right in zip(*tables, strict=True):
         assert left[:3] == right[:3]
         assert [float(p) for p in right[3:]] == pytest.approx([float(p) for p in left[3:]], rel=TOLERANCE)
+
+
+def test_torchrun_cross_validation_keeps_each_folds_whole_weights_at_the_chosen_epoch(tiny_dataset, tmp_path,
+                                                                                      one_torch_thread):
+    import numpy as np
+
+    from genomenlp.components.model_io import load_model
+    from genomenlp.components.training.cross_validation import fold_of_rows
+    from genomenlp.components.training.ensemble import split_probabilities
+    from genomenlp.components.training.run import load_training_data
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1",
+           "WANDB_MODE": "disabled"}
+    out = tmp_path / "cv"
+    command = [str(bin_dir / "torchrun"), "--no-python", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(free_port()), "cross_validate", tiny_dataset.train_path, "parquet", "-t", "test",
+               "-v", "valid", "--tokeniser_path", tiny_dataset.tokenizer_path, *TINY, "-k", "2", "-o", str(out),
+               "--per_device_train_batch_size", "4", "--wandb_off"]
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    result = json.loads((out / "cv_metrics.json").read_text())
+    chosen = result["epoch_choice"]["chosen_epoch"]
+    loaded = load_training_data(tiny_dataset)
+    fold_ids = fold_of_rows(loaded, 2, 1)
+    for fold, folder in enumerate(result["chosen_models"]):
+        # The weights gathered from both processes predict the held-out rows as the run did after that epoch.
+        model = load_model(str(out / folder))
+        rows = [loaded.splits["train"].input_ids[index] for index in np.flatnonzero(fold_ids == fold)]
+        stored = np.load(out / f"fold_{fold}" / "held_out" / f"validation_{chosen:03d}.npy")
+        np.testing.assert_allclose(split_probabilities(model.model, model.tokenizer, rows), stored, atol=1e-4)
+    assert len(result["chosen_models"]) == 2

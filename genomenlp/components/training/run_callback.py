@@ -174,12 +174,15 @@ class HeldOutTrace(TrainerCallback):
         self.trainer, self.rows, self.directory, self.result = trainer, rows, directory, result
 
     def on_evaluate(self, args, state, control, **kwargs):
-        """Predict the held-out rows (every process takes part; the first writes the files)."""
+        """Predict the held-out rows and gather the weights (every process takes part; the first writes the files)."""
         import numpy as np
         import torch
-        from safetensors.torch import save_model
+        from safetensors.torch import save_file
 
         output = self.trainer.predict(self.rows, metric_key_prefix="held_out")
+        # Whole tensors even when FSDP shards them (a collective call); copies, so no two names share memory.
+        weights = {name: tensor.detach().to("cpu", copy=True).contiguous()
+                   for name, tensor in self.trainer.accelerator.get_state_dict(self.trainer.model).items()}
         if state.is_world_process_zero:
             logits = torch.from_numpy(np.asarray(output.predictions, dtype=np.float32))
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -187,8 +190,8 @@ class HeldOutTrace(TrainerCallback):
             temporary = path.with_name(f".{path.name}.tmp.npy")
             np.save(temporary, torch.softmax(logits, dim=-1).numpy())
             temporary.replace(path)
-            weights = self.directory / held_out_weights_file(len(self.result.history))
-            temporary = weights.with_name(f".{weights.name}.tmp")
-            save_model(self.trainer.accelerator.unwrap_model(self.trainer.model), str(temporary), {"format": "pt"})
-            temporary.replace(weights)
+            path = self.directory / held_out_weights_file(len(self.result.history))
+            temporary = path.with_name(f".{path.name}.tmp")
+            save_file(weights, str(temporary), {"format": "pt"})
+            temporary.replace(path)
         return control
