@@ -7,6 +7,7 @@ import os
 import re
 import tempfile
 import unicodedata
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -77,8 +78,10 @@ def atomic_text_stream(path: str | os.PathLike, overwrite: bool = False) -> Iter
     folder = Path(tempfile.gettempdir()) if remote else Path(path).parent
     folder.mkdir(parents=True, exist_ok=True)
     name = "output" if remote else Path(path).name
-    handle, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    # The name is known before the file exists, so an interrupt landing right after its creation still removes it.
+    temp_name = str(folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        handle = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(handle, "w", encoding="utf-8", newline="", errors="backslashreplace") as stream:
             yield stream
         if remote:
