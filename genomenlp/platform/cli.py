@@ -114,8 +114,11 @@ def _report_training(run) -> None:
     print(f"Sweep: best {settings} ({_step_folder(run, 'sweep', BEST_FILE)})")
     if served:
         print(f"Model: {_step_folder(run, 'ensemble', MODEL_DIR)} ({ensemble_description(metrics)})")
+    if "final_model" in metrics:
         print(f"Reports: {_step_folder(run, 'ensemble', REPORT_FILE)} (served model), "
               f"{_step_folder(run, 'train', REPORT_FILE)} (final model)")
+    elif served:
+        print(f"Report: {_step_folder(run, 'train', REPORT_FILE)}")
     else:
         print(f"Model: {_step_folder(run, 'train', MODEL_DIR)}")
         print(f"Report: {_step_folder(run, 'train', REPORT_FILE)}")

@@ -46,9 +46,10 @@ def cross_validate_model(
         init_digests: Digest of the encoder ``training.init_from`` names; only part of the cache key.
 
     Returns:
-        Per-fold figures and their mean and sd (``summary``), as in ``cv_metrics.json``; the folder as
-        the ``cross_validate`` command writes it (the pipeline's export step copies it to
-        ``output_dir``) and its report.
+        Per-fold figures and their mean and sd (``summary``), as in ``cv_metrics.json`` (its ``chosen_models``
+        name each fold's model at the chosen epoch, the ensemble's members); the folder as the
+        ``cross_validate`` command writes it (the pipeline's export step copies it to ``output_dir``) and its
+        report.
     """
     source = Artifacts.BEST_HYPERPARAMETERS
     model, training = apply_hyperparameters(model, training, hyperparameters, source, {"num_train_epochs": epochs})
