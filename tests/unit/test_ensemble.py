@@ -114,12 +114,35 @@ def test_interpret_command_explains_the_ensemble(ensemble_dir, tmp_path):
     assert f"<td>{row['predicted_label']}</td>" in (out / "index.html").read_text(encoding="utf-8")
 
 
-def test_fit_powerlaw_refuses_an_ensemble_in_one_line(ensemble_dir, tmp_path, capsys):
+def _wide_model(folder, seed: int) -> str:
+    """A 64-wide random classifier: wide enough for WeightWatcher to fit its matrices."""
+    from genomenlp.components.tokenisers.common import BOS, EOS, PAD
+    from genomenlp.components.training.config import ModelConfig
+    from genomenlp.components.training.model import build_classifier
+    from genomenlp.components.training.run import save_model_folder
+
+    tokenizer = build_kmer_tokenizer(3)
+    vocab = tokenizer.tokenizer.get_vocab()
+    torch.manual_seed(seed)
+    model = build_classifier(ModelConfig(num_layers=1, hidden_size=64, num_heads=2, intermediate_size=128,
+                                         max_positions=64), len(vocab), LABELS,
+                             {token: vocab[token] for token in (BOS, EOS, PAD)})
+    save_model_folder(model, tokenizer, LABELS, folder, {})
+    return str(folder)
+
+
+def test_fit_powerlaw_analyses_every_member_of_an_ensemble(tmp_path, capsys):
+    members = [(f"m{seed}", _wide_model(tmp_path / f"m{seed}", seed)) for seed in (1, 2)]
+    build_ensemble_folder(members, tmp_path / "ensemble")
     out = tmp_path / "powerlaw"
-    assert fit_powerlaw.main([str(ensemble_dir), "-o", str(out)]) == 2
-    error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1 and "is an ensemble of 3 models" in error
-    assert not out.exists()
+    assert fit_powerlaw.main([members[0][1], str(tmp_path / "ensemble" / "model_files"), "-o", str(out)]) == 0
+    with (out / "summary.tsv").open(newline="") as handle:
+        single, ensemble = list(csv.DictReader(handle, delimiter="\t"))
+    assert ensemble["architecture"] == "genomic_ensemble"
+    # Every member's matrices, numbered by member; the summary figures are over all of them.
+    assert int(ensemble["layers"]) == 2 * int(single["layers"]) > 0
+    with (out / "ensemble" / "alpha.tsv").open(newline="") as handle:
+        assert {row["member"] for row in csv.DictReader(handle, delimiter="\t")} == {"0", "1"}
 
 
 def test_members_that_do_not_fit_together_are_refused_and_nothing_is_written(members, ensemble_dir, tmp_path,

@@ -162,6 +162,24 @@ def analyze_encoder(model, config: PowerlawConfig) -> tuple[pd.DataFrame, dict]:
     return layers, {key: float(value) for key, value in figures.items()}
 
 
+def analyze_model(model, config: PowerlawConfig) -> tuple[pd.DataFrame, dict]:
+    """:func:`analyze_encoder` of a classifier, or of every member of an ensemble.
+
+    An ensemble's table holds every member's matrices, numbered in a ``member`` column, and its summary
+    figures are the members' means: an ensemble is as well trained as the networks it averages.
+    """
+    if not is_ensemble(model):
+        return analyze_encoder(model, config)
+    tables, summaries = [], []
+    for number, member in enumerate(model.members):
+        layers, figures = analyze_encoder(member, config)
+        tables.append(layers.assign(member=number))
+        summaries.append(figures)
+    shared = set.intersection(*(set(figures) for figures in summaries))
+    return (pd.concat(tables, ignore_index=True),
+            {key: float(np.mean([figures[key] for figures in summaries])) for key in sorted(shared)})
+
+
 def summarise(layers: pd.DataFrame, figures: dict) -> dict:
     """Alpha statistics over the fitted matrices, weightwatcher's summary figures and counts."""
     alpha = pd.to_numeric(fitted(layers)["alpha"], errors="coerce").to_numpy(dtype=float) if not layers.empty \
@@ -285,10 +303,7 @@ def fit_powerlaw(
     with atomic_output_dir(out_dir, overwrite) as staging:
         for reference, path, name in zip(references, paths, names, strict=True):
             loaded = load_model(path)
-            if is_ensemble(loaded.model):
-                raise InputError(str(reference), f"is an ensemble of {len(loaded.model.members)} models, whose weights "
-                                 "are no single network's spectra: compare the model folders it was built from")
-            layers, figures = analyze_encoder(loaded.model, config)
+            layers, figures = analyze_model(loaded.model, config)
             if fitted(layers).empty:
                 width = getattr(loaded.model.config, "hidden_size", None) or getattr(loaded.model.config, "dim", "?")
                 raise InputError(str(reference), f"no weight matrix of the encoder (width {width}) could be fitted "
