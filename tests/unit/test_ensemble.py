@@ -16,7 +16,7 @@ from genomenlp.components.inference.classifier_path import classifier_logits
 from genomenlp.components.inference.windows import special_ids
 from genomenlp.components.model_io import load_model
 from genomenlp.components.tokenisers import build_kmer_tokenizer
-from genomenlp.components.training.ensemble import build_ensemble_folder
+from genomenlp.components.training.ensemble import build_ensemble_folder, ensemble_description, served_model_folder
 from genomenlp.components.training.ensemble_model import is_ensemble
 
 LABELS = ["promoter", "other"]
@@ -171,3 +171,20 @@ def test_command_writes_the_folder_and_refuses_to_replace_it(members, tmp_path, 
     assert ensemble_command.main([members[0][1], "--cross_validation", str(tmp_path), "-o", str(tmp_path / "x")]) == 2
     assert "cv_metrics.json" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert json.loads((out / "model_files" / "config.json").read_text())["model_type"] == "genomic_ensemble"
+
+
+@pytest.mark.parametrize(("final_metrics", "cv_result", "reason"), [
+    ({"collapsed": "collapsed: one class"}, {"chosen_models": ["fold_0/model_at_chosen_epoch"]},
+     "the final model collapsed"),
+    ({"collapsed": None}, {"chosen_models": []}, "the cross-validation kept no fold model"),
+])
+def test_without_an_ensemble_the_final_model_is_served_alone_and_says_why(members, tmp_path, final_metrics,
+                                                                        cv_result, reason):
+    out = tmp_path / "served"
+    served = served_model_folder({"test_mcc": 0.1, **final_metrics}, members[0][1], tmp_path / "cv", cv_result,
+                                 None, out)
+    assert reason in served["ensemble_note"] and served["ensemble_members"][0]["name"] == "final model"
+    assert served["test_mcc"] == 0.1 and "final_model" not in served
+    assert json.loads((out / "metrics.json").read_text()) == served
+    assert not is_ensemble(load_model(str(out / "model_files")).model)
+    assert ensemble_description(served).startswith("no ensemble: ")
