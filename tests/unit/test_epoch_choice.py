@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +132,9 @@ def _fold_models_hold_the_chosen_epoch(out, result, loaded, fold_ids, capsys):
             "--positive_label", "with_motif", "-o", str(out.parent / "ensemble_cli")]
     assert ensemble_command.main(args) == 0
     printed = capsys.readouterr().out
-    assert f"ensemble: {summary['test_mcc']:.3f}" in printed and "1–4-mer baseline" in printed
+    assert re.search(rf"^  ensemble +{summary['test_mcc']:.3f} +{summary['test_roc_auc']:.3f} ", printed, re.M)
+    assert re.search(r"^  1–4-mer baseline +\d", printed, re.M)
+    assert f"ensemble MCC {summary['test_mcc'] - summary['baselines']['kmer_1_4']['test_mcc']:+.3f}" in printed
 
 
 def test_stop_at_epoch_keeps_that_epoch_on_the_full_schedule(tiny_dataset, tmp_path):

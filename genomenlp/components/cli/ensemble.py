@@ -76,15 +76,17 @@ def _body(argv: list[str] | None) -> int:
     if "test_mcc" not in summary:
         return 0
     baseline = summary["baselines"].get("kmer_1_4", {})
-    print(f"test split ({summary['roc_positive_label']} positive):  "
-          "MCC  ROC-AUC  F1")
-    for row in summary["members"]:
-        print(f"  {row['name']}: {row['test_mcc']:.3f}  {row['test_roc_auc']:.3f}  {row['test_f1']:.3f}")
-    print(f"  ensemble: {summary['test_mcc']:.3f}  {summary['test_roc_auc']:.3f}  {summary['test_f1']:.3f}")
+    rows = [(row["name"], row) for row in summary["members"]] + [("ensemble", summary)]
+    if baseline:
+        rows.append(("1–4-mer baseline", baseline))
+    width = max(len(name) for name, _ in rows)
+    print(f"test split ({summary['roc_positive_label']} positive):\n  {'':{width}}    MCC  ROC-AUC     F1")
+    for name, figures in rows:
+        print(f"  {name:{width}}  {figures['test_mcc']:.3f}    {figures['test_roc_auc']:.3f}  "
+              f"{figures['test_f1']:.3f}")
     if baseline:
         lead = summary["test_mcc"] - baseline["test_mcc"]
-        print(f"  1–4-mer baseline: {baseline['test_mcc']:.3f}  {baseline['test_roc_auc']:.3f}  "
-              f"{baseline['test_f1']:.3f}  (ensemble MCC {lead:+.3f}: {'beats' if lead > 0 else 'does NOT beat'} it)")
+        print(f"ensemble MCC {lead:+.3f} against the 1–4-mer baseline: {'beats' if lead > 0 else 'does NOT beat'} it")
         print(f"metrics: {args.output_dir}/{METRICS_FILE}  report: {args.output_dir}/{REPORT_FILE}")
     return 0
 
